@@ -1,0 +1,15 @@
+"""The Mini-Gemini architecture: towers, patch info mining, projector and the LLM wrapper."""
+
+from .mining import PatchInfoMining
+from .modeling_minigemini import MiniGeminiForConditionalGeneration, MiniGeminiPreTrainedModel
+from .projector import build_projector
+from .towers import HighResConvNeXtTower, LowResVisionTower
+
+__all__ = [
+    "HighResConvNeXtTower",
+    "LowResVisionTower",
+    "MiniGeminiForConditionalGeneration",
+    "MiniGeminiPreTrainedModel",
+    "PatchInfoMining",
+    "build_projector",
+]

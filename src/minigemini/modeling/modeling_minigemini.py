@@ -1,0 +1,214 @@
+"""`MiniGeminiForConditionalGeneration`: two vision towers, patch info mining, a projector and any causal LM."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutputWithPooling, CausalLMOutputWithPast
+
+from ..configuration import MiniGeminiConfig
+from .mining import PatchInfoMining
+from .projector import build_projector
+from .towers import HighResConvNeXtTower, LowResVisionTower
+
+
+class MiniGeminiPreTrainedModel(PreTrainedModel):
+    config: MiniGeminiConfig
+    config_class = MiniGeminiConfig
+    base_model_prefix = ""
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _no_split_modules = ["CLIPEncoderLayer", "ConvNextLayer", "LlamaDecoderLayer", "GemmaDecoderLayer"]
+    _skip_keys_device_placement = "past_key_values"
+
+    def _init_weights(self, module):
+        if isinstance(module, PatchInfoMining) or module is getattr(self, "projector", None):
+            for sub in module.modules():
+                if isinstance(sub, nn.Linear):
+                    nn.init.normal_(sub.weight, std=getattr(self.config.text_config, "initializer_range", 0.02))
+                    nn.init.zeros_(sub.bias)
+                elif isinstance(sub, nn.LayerNorm):
+                    nn.init.ones_(sub.weight)
+                    nn.init.zeros_(sub.bias)
+
+
+class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMixin):
+    """Mini-Gemini: image features replace the placeholder tokens of the prompt, then any causal LM runs.
+
+    Inputs (from `MiniGeminiProcessor`):
+        input_ids [B, T]: text with `config.image_token_id` repeated `config.image_seq_length` times per image.
+        pixel_values [I, V, 3, s, s]: V LR views per image, in token order ([global, crop00, crop01, ...] in HD).
+        pixel_values_aux [I, 3, H, H]: the HR view of each image (only when `config.mining`).
+    I counts the images of the whole batch, in the order their placeholders appear.
+    """
+
+    def __init__(self, config: MiniGeminiConfig):
+        super().__init__(config)
+        self.vision_tower = LowResVisionTower(
+            config.vision_config, config.vision_feature_layer, config.vision_feature_select
+        )
+        lr_dim = self.vision_tower.hidden_size
+        if config.mining:
+            if config.vision_feature_select != "patch":
+                raise ValueError("Patch info mining needs vision_feature_select='patch' (one query per patch).")
+            self.aux_vision_tower = HighResConvNeXtTower(config.aux_vision_config, config.aux_drop_path_in_training)
+            self.mining = PatchInfoMining(lr_dim, self.aux_vision_tower.stage_dims, config.mining_chunk_channels)
+        else:
+            self.aux_vision_tower = None
+            self.mining = None
+        self.projector = build_projector(config.projector_type, lr_dim, config.text_config.hidden_size)
+        self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.freeze_vision_towers()
+        self.post_init()
+
+    # ---- plumbing for transformers (resize, peft, generate) ---------------------------------------
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self):
+        return self.language_model.get_output_embeddings()
+
+    def set_output_embeddings(self, value):
+        self.language_model.set_output_embeddings(value)
+
+    def get_decoder(self):
+        return self.language_model.get_decoder()
+
+    def freeze_vision_towers(self) -> None:
+        """Both towers are frozen by default (as in every official recipe)."""
+        for tower in (self.vision_tower, self.aux_vision_tower):
+            if tower is not None:
+                tower.requires_grad_(False)
+
+    # ---- images -----------------------------------------------------------------------------------
+    def _run_tower(self, tower: nn.Module, pixels: torch.Tensor):
+        trainable = any(p.requires_grad for p in tower.parameters())
+        with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
+            return tower(pixels)
+
+    def encode_views(
+        self, pixel_values: torch.Tensor, pixel_values_aux: torch.Tensor | None = None, return_attention: bool = False
+    ):
+        """LR tokens after mining, before the projector: [I, V*N, C_lr] (and the mining attention [I, V, N, M²])."""
+        cfg = self.config
+        if pixel_values.dim() == 4:  # [I, 3, s, s]: one view per image
+            pixel_values = pixel_values.unsqueeze(1)
+        n_img, n_views = pixel_values.shape[:2]
+        if n_views != cfg.num_views:
+            raise ValueError(f"pixel_values has {n_views} views per image; this model expects {cfg.num_views}.")
+        lr = self._run_tower(self.vision_tower, pixel_values.flatten(0, 1))
+        lr = lr.view(n_img, n_views, *lr.shape[1:])
+        if self.mining is None:
+            return (lr.flatten(1, 2), None) if return_attention else lr.flatten(1, 2)
+        if pixel_values_aux is None:
+            raise ValueError("This model mines HR features: pass pixel_values_aux (the processor makes it).")
+        stages = self._run_tower(self.aux_vision_tower, pixel_values_aux)
+        view_size = stages[0].shape[-1] // cfg.image_grid  # HR map side per view (192 for 768 or 1536/2)
+        tokens, attentions = [], []
+
+        def mine(queries, keys, values):
+            out = self.mining(queries, keys.to(queries.dtype), values.to(queries.dtype), return_attention=True)
+            tokens.append(out[0])
+            attentions.append(out[1])
+
+        if cfg.image_grid == 1:
+            mine(lr[:, 0], *self.mining.project_hr(stages, view_size))
+        else:
+            g = cfg.image_grid
+            if cfg.image_global:
+                mine(lr[:, 0], *self.mining.project_hr(stages, view_size * g, halve=True))
+            keys, values = self.mining.project_hr(stages, view_size * g)
+            d = keys.shape[1]
+
+            def crops(x):  # [I, D, gS, gS] -> [I*g*g, D, S, S], row-major crops
+                return x.view(n_img, d, g, view_size, g, view_size).permute(0, 2, 4, 1, 3, 5).flatten(0, 2)
+
+            crop_queries = lr[:, 1 if cfg.image_global else 0 :].flatten(0, 1)
+            out, attn = self.mining(crop_queries, crops(keys).to(lr.dtype), crops(values).to(lr.dtype), True)
+            tokens.append(out.view(n_img, g * g, *out.shape[1:]).flatten(1, 2))
+            attentions.append(attn.view(n_img, g * g, *attn.shape[1:]).flatten(1, 2))
+        feats = torch.cat(tokens, dim=1)
+        if return_attention:
+            attn = torch.cat(attentions, dim=1)
+            return feats, attn.view(n_img, n_views, -1, attn.shape[-1])
+        return feats
+
+    def get_image_features(
+        self, pixel_values: torch.Tensor, pixel_values_aux: torch.Tensor | None = None, **kwargs
+    ) -> BaseModelOutputWithPooling:
+        """Projected image features: `pooler_output` is a list with one [V*N, H] tensor per image.
+
+        The LLM's embedding scale (Gemma's sqrt(hidden)) is applied here, exactly as the official model
+        applies it to the spliced sequence.
+        """
+        feats = self.projector(self.encode_views(pixel_values, pixel_values_aux))
+        scale = getattr(self.get_input_embeddings(), "embed_scale", None)
+        if scale is not None:
+            feats = feats * scale.to(feats.dtype)
+        return BaseModelOutputWithPooling(last_hidden_state=feats, pooler_output=list(feats))
+
+    def embed_with_images(self, input_ids: torch.Tensor, image_features: list[torch.Tensor] | None) -> torch.Tensor:
+        """Embed text and scatter image features into the placeholder positions: [B, T, H]."""
+        image_mask = input_ids == self.config.image_token_id
+        embeds = self.get_input_embeddings()(input_ids.masked_fill(image_mask, 0))
+        n_placeholders = int(image_mask.sum())
+        n_features = sum(f.shape[0] for f in image_features) if image_features else 0
+        if n_placeholders != n_features:
+            per_image = self.config.image_seq_length
+            raise ValueError(
+                f"The prompt has {n_placeholders} image placeholder tokens ({n_placeholders / per_image:g} images) "
+                f"but {n_features // per_image} images were given. Use one '<image>' marker per image and let "
+                "MiniGeminiProcessor expand them."
+            )
+        if n_features:
+            feats = torch.cat(image_features, 0).to(embeds.device, embeds.dtype)
+            embeds = embeds.masked_scatter(image_mask.unsqueeze(-1), feats)
+        return embeds
+
+    # ---- forward ----------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values: torch.Tensor | None = None,
+        pixel_values_aux: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values=None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        mm_encoder_outputs: dict | None = None,
+        **kwargs,
+    ) -> CausalLMOutputWithPast:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        if inputs_embeds is None:
+            encoded = (mm_encoder_outputs or {}).get("image")
+            if encoded is None and pixel_values is not None:
+                encoded = self.get_image_features(pixel_values, pixel_values_aux)
+            inputs_embeds = self.embed_with_images(input_ids, encoded.pooler_output if encoded is not None else None)
+        return self.language_model(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            labels=labels,
+            logits_to_keep=logits_to_keep,
+            **kwargs,
+        )
+
+    def mining_attention(self, pixel_values: torch.Tensor, pixel_values_aux: torch.Tensor) -> torch.Tensor:
+        """Where each LR token looked inside its HR window: [I, V, N, M*M] softmax weights (for plots)."""
+        if self.mining is None:
+            raise ValueError("This model has mining=False: there is no mining attention to show.")
+        with torch.no_grad():
+            return self.encode_views(pixel_values, pixel_values_aux, return_attention=True)[1]
+
