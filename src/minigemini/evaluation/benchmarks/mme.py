@@ -1,0 +1,95 @@
+"""MME in its published layout (MME_Benchmark_release_version).
+
+    DATA/<subtask>/<image>.jpg|png + DATA/<subtask>/<image>.txt                      (flat subtasks)
+    DATA/<subtask>/images/<image> + DATA/<subtask>/questions_answers_YN/<image>.txt   (the others)
+
+Each .txt holds the image's two questions, one `question<TAB>Yes|No` per line.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from ..images import file_loader
+from ..predictor import Decoding
+from ..sample import BenchmarkScore, Sample, ScoreContext
+from ..scorers.mme import COGNITION_SUBTASKS, PERCEPTION_SUBTASKS, MMEAnswer, mme_scores
+from .base import SHORT_ANSWER, Benchmark, PromptStyle, predictions_for
+from .hub import read_hub_split, write_image
+
+IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg", ".JPG", ".PNG")
+
+STYLES = {
+    "official": PromptStyle("official", "LLaVA llava_mme: question + short-answer instruction", Decoding(max_new_tokens=128)),
+    "lmms-eval": PromptStyle("lmms-eval", "lmms-eval mme default: question + short-answer instruction", Decoding(max_new_tokens=16)),
+}
+
+
+def _find_image(folder: Path, stem: str) -> Path:
+    for suffix in IMAGE_SUFFIXES:
+        if (folder / f"{stem}{suffix}").is_file():
+            return folder / f"{stem}{suffix}"
+    raise FileNotFoundError(f"no image for {folder / stem}.* (tried {IMAGE_SUFFIXES})")
+
+
+def _question_files(subtask_dir: Path) -> list[tuple[Path, Path]]:
+    """(txt file, image folder) pairs of one subtask, in either published sub-layout."""
+    qa_dir = subtask_dir / "questions_answers_YN"
+    if qa_dir.is_dir():
+        return [(t, subtask_dir / "images") for t in sorted(qa_dir.glob("*.txt"))]
+    return [(t, subtask_dir) for t in sorted(subtask_dir.glob("*.txt"))]
+
+
+def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
+    samples = []
+    for subtask in PERCEPTION_SUBTASKS + COGNITION_SUBTASKS:
+        if not (data_dir / subtask).is_dir():
+            continue
+        for txt, image_dir in _question_files(data_dir / subtask):
+            image = _find_image(image_dir, txt.stem)
+            for number, line in enumerate(txt.read_text(encoding="utf-8").splitlines()):
+                if not line.strip():
+                    continue
+                question, sep, answer = line.rpartition("\t")
+                if not sep:
+                    raise ValueError(f"{txt}:{number + 1} should be 'question<TAB>answer'")
+                samples.append(
+                    Sample(
+                        id=f"{subtask}/{image.name}/{number}",
+                        prompt=f"{question.strip()}\n{SHORT_ANSWER}",
+                        load_images=file_loader(image),
+                        decoding=style.decoding,
+                        meta={"subtask": subtask, "image": image.name, "gt": answer.strip()},
+                    )
+                )
+    if not samples:
+        raise FileNotFoundError(f"no MME subtask folders (e.g. {data_dir / 'existence'}) with question files found")
+    return samples
+
+
+def score(samples: list[Sample], predictions: dict[str, str], context: ScoreContext) -> BenchmarkScore:
+    answers = [
+        MMEAnswer(s.meta["subtask"], s.meta["image"], s.meta["gt"], p) for s, p in predictions_for(samples, predictions)
+    ]
+    results = mme_scores(answers)
+    totals = {"perception": results.pop("perception")["score"], "cognition": results.pop("cognition")["score"]}
+    return BenchmarkScore(metrics=totals, categories=results, counts={"questions": len(answers)})
+
+
+def prepare(source: Path, out: Path) -> Path:
+    """lmms-lab/MME (test parquet; question_id like 'code_reasoning/0020.png') -> flat published layout."""
+    frame = read_hub_split(source, "test")
+    lines: dict[Path, list[str]] = defaultdict(list)
+    for row in frame.to_dict("records"):
+        name = Path(str(row["question_id"])).name
+        folder = out / str(row["category"])
+        if not (folder / name).exists():
+            write_image(row["image"], folder / name)
+        lines[folder / f"{Path(name).stem}.txt"].append(f"{row['question']}\t{row['answer']}")
+    for path, rows in lines.items():
+        path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return out
+
+
+BENCHMARK = Benchmark("mme", STYLES, load, score, prepare)

@@ -1,0 +1,119 @@
+"""Run a benchmark with a predictor (resumable) and score predictions files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .answer_file import AnswerWriter, read_answers
+from .benchmarks import get_benchmark
+from .benchmarks.base import Benchmark, PromptStyle
+from .judge import Judge
+from .predictor import EvalRequest, Predictor
+from .report import print_table, results_record, write_results
+from .sample import Sample, ScoreContext
+
+
+def answers_path(out_dir: Path, bench: str) -> Path:
+    return Path(out_dir) / f"{bench}_answers.jsonl"
+
+
+def results_path(out_dir: Path, bench: str) -> Path:
+    return Path(out_dir) / f"{bench}_results.json"
+
+
+def _load_samples(benchmark: Benchmark, style: PromptStyle, data_dir: Path, limit: int | None) -> list[Sample]:
+    samples = benchmark.load(Path(data_dir), style)
+    seen: set[str] = set()
+    for sample in samples:
+        if sample.id in seen:
+            raise ValueError(f"duplicate question id {sample.id!r} in {data_dir}; ids must be unique")
+        seen.add(sample.id)
+    return samples[:limit] if limit is not None else samples
+
+
+def _check_same_model(done: dict[str, dict], model_id: str, path: Path) -> None:
+    others = {row.get("model_id") for row in done.values()} - {model_id}
+    if others:
+        raise ValueError(f"{path} holds answers from {sorted(map(str, others))}, not {model_id!r}; use another --out folder")
+
+
+def predict_all(samples: list[Sample], predictor: Predictor, path: Path, batch_size: int, progress: bool) -> None:
+    """Ask the predictor every sample not yet in `path`, appending one flushed batch at a time."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    done = read_answers(path)
+    _check_same_model(done, predictor.model_id, path)
+    todo = [s for s in samples if s.id not in done]
+    with AnswerWriter(path) as writer, tqdm(total=len(samples), initial=len(samples) - len(todo), disable=not progress) as bar:
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            texts = predictor.predict([EvalRequest(s.prompt, s.load_images(), s.decoding) for s in batch])
+            if len(texts) != len(batch):
+                raise RuntimeError(f"predictor returned {len(texts)} answers for {len(batch)} requests")
+            writer.write_batch(
+                [{"question_id": s.id, "prompt": s.prompt, "text": t, "model_id": predictor.model_id} for s, t in zip(batch, texts)]
+            )
+            bar.update(len(batch))
+
+
+def _score(
+    benchmark: Benchmark, style: PromptStyle, samples: list[Sample], predictions_file: Path, out_dir: Path, judge: Judge | None, show: bool
+) -> dict[str, Any]:
+    rows = read_answers(predictions_file)
+    model = next((str(r.get("model_id")) for r in rows.values() if r.get("model_id")), "unknown")
+    score = benchmark.score(samples, {qid: str(r["text"]) for qid, r in rows.items()}, ScoreContext(out_dir, judge))
+    record = results_record(benchmark.name, model, style.describe(), judge.describe() if judge else None, score, predictions_file)
+    write_results(record, results_path(out_dir, benchmark.name))
+    if show:
+        print_table(record)
+    return record
+
+
+def run_benchmark(
+    bench: str,
+    predictor: Predictor,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    protocol: str = "official",
+    batch_size: int = 1,
+    limit: int | None = None,
+    judge: Judge | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Predict (resuming any earlier partial run in `out_dir`), score, write and print the results."""
+    benchmark = get_benchmark(bench)
+    style = benchmark.style(protocol)
+    if benchmark.needs_judge and judge is None:
+        raise ValueError(f"{bench} is scored by a judge LLM: pass judge= (CLI: --judge-model, --judge-base-url)")
+    out_dir = Path(out_dir)
+    samples = _load_samples(benchmark, style, Path(data_dir), limit)
+    path = answers_path(out_dir, bench)
+    predict_all(samples, predictor, path, batch_size, progress)
+    return _score(benchmark, style, samples, path, out_dir, judge, progress)
+
+
+def score_predictions(
+    bench: str,
+    data_dir: str | Path,
+    predictions_file: str | Path,
+    out_dir: str | Path | None = None,
+    protocol: str = "official",
+    judge: Judge | None = None,
+    limit: int | None = None,
+    show: bool = True,
+) -> dict[str, Any]:
+    """Score an existing predictions file (no model needed); results go next to it unless `out_dir` is given.
+
+    Use the same `limit` as the run that wrote the file."""
+    benchmark = get_benchmark(bench)
+    style = benchmark.style(protocol)
+    predictions_file = Path(predictions_file)
+    if not predictions_file.is_file():
+        raise FileNotFoundError(f"predictions file {predictions_file} not found")
+    samples = _load_samples(benchmark, style, Path(data_dir), limit)
+    out = Path(out_dir) if out_dir else predictions_file.parent
+    return _score(benchmark, style, samples, predictions_file, out, judge, show)
+

@@ -1,0 +1,1 @@
+"""Benchmark scorers, each equal in result to the benchmark's official script."""
