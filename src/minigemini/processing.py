@@ -132,9 +132,17 @@ class MiniGeminiProcessor:
 
     def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True, template: str | None = None) -> str:
         """Messages with {"type": "image"} / {"type": "text"} parts -> the prompt string with `<image>` markers."""
-        from .templates import render_messages
+        from .templates import get_template
 
-        return render_messages(template or self.template or "tokenizer", messages, self.tokenizer, add_generation_prompt)
+        name = template or self.template or "tokenizer"
+        return get_template(name, self.tokenizer).render(messages, add_generation_prompt=add_generation_prompt)
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """Strings that end an assistant turn in this processor's template (for `generate(stop_strings=...)`)."""
+        from .templates import get_template
+
+        return tuple(get_template(self.template or "tokenizer", self.tokenizer).stop_strings)
 
     def decode(self, ids, **kwargs) -> str:
         return self.tokenizer.decode(ids, **kwargs)

@@ -66,6 +66,20 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
         self.freeze_vision_towers()
         self.post_init()
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Our folder or hub id, or an official MGM checkpoint folder (`model_type` mgm*/mini_gemini*).
+
+        For official folders, `lr_tower=`/`hr_tower=` override where the towers are read from when the
+        checkpoint does not hold them, and `template=` overrides the inferred conversation template.
+        """
+        from ..checkpoints import is_official_checkpoint, load_official_model
+
+        if is_official_checkpoint(pretrained_model_name_or_path):
+            keep = ("lr_tower", "hr_tower", "template", "torch_dtype")
+            return load_official_model(pretrained_model_name_or_path, **{k: v for k, v in kwargs.items() if k in keep})
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
     # ---- plumbing for transformers (resize, peft, generate) ---------------------------------------
     def get_input_embeddings(self):
         return self.language_model.get_input_embeddings()

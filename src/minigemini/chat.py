@@ -1,0 +1,126 @@
+"""A multi-turn chat over one model: images, streaming, OCR hints and `<GEN>` image generation."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import TextIteratorStreamer
+
+
+@dataclass
+class ChatTurn:
+    user: str
+    answer: str = ""
+    images: list = field(default_factory=list)
+    image_paths: list[str] = field(default_factory=list)
+    generated_prompt: str | None = None
+    generated_image: str | None = None
+
+
+class ChatSession:
+    """Keeps the history (texts and images) and answers one user turn at a time.
+
+    The images of a turn go before its text, as the official CLI does; a generated image prompt
+    stays in the history as text (`<h>prompt</h>` is what the model wrote).
+    """
+
+    def __init__(self, model, processor, *, max_new_tokens: int = 512, temperature: float = 0.2, top_p: float | None = None,
+                 ocr: bool = False, bridge=None, output_dir: str | Path = "."):
+        self.model, self.processor = model, processor
+        self.max_new_tokens, self.temperature, self.top_p = max_new_tokens, temperature, top_p
+        self.ocr, self.bridge = ocr, bridge
+        self.output_dir = Path(output_dir)
+        self.turns: list[ChatTurn] = []
+        self.pending: list = []
+        self.pending_paths: list[str] = []
+
+    def add_image(self, image, path: str | None = None) -> None:
+        """Queue an image (path, PIL, array) for the next user turn; it is validated now."""
+        self.pending.append(self.processor.image_processor.load(image, name=path or "image"))
+        self.pending_paths.append(path or "<in-memory>")
+
+    def reset(self) -> None:
+        self.turns, self.pending, self.pending_paths = [], [], []
+
+    def _messages(self, new: ChatTurn) -> list[dict]:
+        messages = []
+        for turn in [*self.turns, new]:
+            content = [{"type": "image"} for _ in turn.images] + [{"type": "text", "text": turn.user}]
+            messages.append({"role": "user", "content": content})
+            if turn is not new:
+                messages.append({"role": "assistant", "content": turn.answer})
+        return messages
+
+    def stream(self, text: str) -> Iterator[str]:
+        """Answer `text` (with the queued images), yielding text pieces as they are generated."""
+        from .generation.markup import add_gen_trigger
+
+        user = text
+        if self.ocr and self.pending:
+            from .ocr import ocr_reference_line
+
+            user += "".join(ocr_reference_line(img) for img in self.pending)
+        if self.bridge is not None:
+            user = add_gen_trigger(user)
+        turn = ChatTurn(user=user, images=self.pending, image_paths=self.pending_paths)
+        self.pending, self.pending_paths = [], []
+        prompt = self.processor.apply_chat_template(self._messages(turn), add_generation_prompt=True)
+        images = [img for t in [*self.turns, turn] for img in t.images]
+        inputs = self.processor(text=prompt, images=images)
+        inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
+        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        sampling = self.temperature > 0
+        kwargs = dict(
+            **inputs, streamer=streamer, max_new_tokens=self.max_new_tokens, do_sample=sampling,
+            temperature=self.temperature if sampling else None, top_p=self.top_p if sampling else None,
+            stop_strings=list(self.processor.stop_strings) or None, tokenizer=self.processor.tokenizer,
+        )
+        error: list[BaseException] = []
+
+        def run():
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**kwargs)
+            except BaseException as err:  # surfaced below, after the streamer closes
+                error.append(err)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        pieces = []
+        for piece in streamer:
+            pieces.append(piece)
+            yield piece
+        worker.join()
+        if error:
+            raise error[0]
+        answer = "".join(pieces)
+        for stop in self.processor.stop_strings:
+            answer = answer.split(stop)[0]
+        turn.answer = answer.strip()
+        if self.bridge is not None:
+            result = self.bridge.respond(turn.answer, self.output_dir)
+            turn.generated_prompt = result.prompt
+            turn.generated_image = str(result.path) if result.path else None
+        self.turns.append(turn)
+
+    def ask(self, text: str) -> ChatTurn:
+        for _ in self.stream(text):
+            pass
+        return self.turns[-1]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the conversation as JSON (texts, image paths, generated prompts and images)."""
+        path = Path(path)
+        rows = [
+            {"user": t.user, "images": t.image_paths, "answer": t.answer,
+             "generated_prompt": t.generated_prompt, "generated_image": t.generated_image}
+            for t in self.turns
+        ]
+        path.write_text(json.dumps(rows, indent=2))
+        return path

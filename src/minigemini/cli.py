@@ -1,0 +1,155 @@
+"""`minigemini <verb>`: chat, demo, train, eval, serve, convert, data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Mini-Gemini: dual vision encoders, patch info mining and any-to-any generation.\n\n"
+    "Start with `minigemini demo` (trains and evaluates a small MGM offline), or "
+    "`minigemini chat --model PATH --image IMG` to talk to a checkpoint (ours or an official MGM folder).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+
+DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+          "fp16": "float16", "float16": "float16"}
+
+
+def load_model(model: str, device: str = "cpu", dtype: str = "auto", load_4bit: bool = False, load_8bit: bool = False):
+    """Load (model, processor) from our folder / hub id / an official MGM folder; `tiny` builds a random tiny model."""
+    import torch
+
+    if load_4bit or load_8bit:
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise typer.BadParameter("--load-4bit/--load-8bit need bitsandbytes: pip install bitsandbytes") from None
+        if not torch.cuda.is_available():
+            raise typer.BadParameter("--load-4bit/--load-8bit need a CUDA GPU (bitsandbytes kernels); use --dtype bf16 on CPU.")
+    if dtype not in DTYPES:
+        raise typer.BadParameter(f"--dtype must be one of {', '.join(DTYPES)}")
+    torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else None
+    if model == "tiny":
+        from .testing import build_tiny_model_and_processor
+
+        m, p = build_tiny_model_and_processor()
+    else:
+        from .modeling import MiniGeminiForConditionalGeneration
+        from .processing import MiniGeminiProcessor
+
+        kwargs = {"torch_dtype": torch_dtype} if torch_dtype else {}
+        if load_4bit or load_8bit:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=load_4bit, load_in_8bit=load_8bit,
+                                                               bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True)
+        m = MiniGeminiForConditionalGeneration.from_pretrained(model, **kwargs)
+        p = MiniGeminiProcessor.from_pretrained(model)
+    if torch_dtype is not None:
+        m = m.to(torch_dtype)
+    return m.to(device).eval(), p
+
+
+@app.command()
+def chat(
+    model: str = typer.Option(..., "--model", "-m", help="Our checkpoint folder, a hub id, an official MGM folder, or `tiny`."),
+    image: list[Path] = typer.Option([], "--image", "-i", help="Image(s) for the first turn; repeat for several."),
+    prompt: str | None = typer.Option(None, "--prompt", "-p", help="Ask once and exit; without it, chat interactively."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, mps ..."),
+    dtype: str = typer.Option("auto", help="auto, fp32, bf16 or fp16."),
+    max_new_tokens: int = typer.Option(512),
+    temperature: float = typer.Option(0.2, help="0 means greedy."),
+    top_p: float | None = typer.Option(None),
+    ocr: bool = typer.Option(False, "--ocr", help="Append RapidOCR reference tokens to turns with images."),
+    gen: bool = typer.Option(False, "--gen", help="Ask for an image prompt (<GEN>) and render it with a diffusion pipeline."),
+    gen_pipeline: str = typer.Option("stabilityai/stable-diffusion-xl-base-1.0", help="Diffusers pipeline id or local folder."),
+    gen_steps: int | None = typer.Option(None, help="Diffusion steps (pipeline default when unset)."),
+    output_dir: Path = typer.Option(Path("."), help="Where generated images and /save files go."),
+    load_4bit: bool = typer.Option(False, "--load-4bit"),
+    load_8bit: bool = typer.Option(False, "--load-8bit"),
+):
+    """Talk to a model. Interactive commands: /image PATH, /reset, /save [FILE], /quit."""
+    from .chat import ChatSession
+    from .image_processing import ImageLoadError
+
+    m, p = load_model(model, device, dtype, load_4bit, load_8bit)
+    bridge = None
+    if gen:
+        from .generation import GenerationBridge
+
+        bridge = GenerationBridge(pipeline=gen_pipeline, steps=gen_steps)
+    session = ChatSession(m, p, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                          ocr=ocr, bridge=bridge, output_dir=output_dir)
+    for path in image:
+        try:
+            session.add_image(str(path), path=str(path))
+        except ImageLoadError as err:
+            raise typer.BadParameter(str(err)) from None
+
+    def answer(text: str) -> None:
+        console.print("[bold cyan]assistant:[/] ", end="")
+        for piece in session.stream(text):
+            console.print(piece, end="", markup=False, highlight=False)
+        console.print()
+        turn = session.turns[-1]
+        if turn.generated_image:
+            console.print(f"[green]image generated from[/] {turn.generated_prompt!r} -> {turn.generated_image}")
+
+    if prompt is not None:
+        answer(prompt)
+        return
+    console.print("[dim]Type a message; /image PATH adds an image, /reset clears, /save [FILE] writes the chat, /quit exits.[/]")
+    while True:
+        try:
+            text = console.input("[bold green]user:[/] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not text:
+            continue
+        if text in ("/quit", "/exit"):
+            break
+        if text == "/reset":
+            session.reset()
+            console.print("[dim]history cleared[/]")
+        elif text.startswith("/image"):
+            path = text[len("/image"):].strip()
+            try:
+                session.add_image(path, path=path)
+                console.print(f"[dim]image queued: {path}[/]")
+            except ImageLoadError as err:
+                console.print(f"[red]{err}[/]")
+        elif text.startswith("/save"):
+            target = text[len("/save"):].strip() or str(output_dir / "chat.json")
+            console.print(f"[dim]saved {session.save(target)}[/]")
+        elif text.startswith("/"):
+            console.print("[red]unknown command[/]; use /image PATH, /reset, /save [FILE] or /quit")
+        else:
+            answer(text)
+
+
+@app.command()
+def convert(
+    official_dir: Path = typer.Argument(..., help="An official MGM checkpoint folder (YanweiLi/MGM-*)."),
+    out_dir: Path = typer.Argument(..., help="Where to write our self-contained folder."),
+    lr_tower: str | None = typer.Option(None, help="CLIP folder/id, if the checkpoint lacks the LR tower weights."),
+    hr_tower: str | None = typer.Option(None, help="open_clip ConvNeXt folder/id, if the checkpoint lacks the HR tower."),
+    template: str | None = typer.Option(None, help="Override the inferred conversation template."),
+):
+    """Convert an official MGM checkpoint into our format (safetensors + configs + processor)."""
+    from .checkpoints import convert_official
+
+    out = convert_official(official_dir, out_dir, lr_tower=lr_tower, hr_tower=hr_tower, template=template)
+    console.print(f"[green]wrote[/] {out}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
