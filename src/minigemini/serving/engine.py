@@ -1,0 +1,139 @@
+"""The model worker: one thread pulls queued jobs, batches them (left padding) into `generate()` calls."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+import torch
+from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+from .errors import APIError
+from .jobs import Failed, Job
+from .router import BatchRouter
+from .sampling import RowSampler
+from .stats import BatchStats
+
+log = logging.getLogger("minigemini.serving")
+
+_STOP = object()
+
+
+def collate(jobs: list[Job], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Left-pad the jobs' `input_ids`/`attention_mask` to one width and concatenate their images in row order."""
+    width = max(job.prompt_tokens for job in jobs)
+    ids = torch.full((len(jobs), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(jobs), width), dtype=torch.long)
+    for row, job in enumerate(jobs):
+        n = job.prompt_tokens
+        ids[row, width - n :] = job.inputs["input_ids"][0]
+        mask[row, width - n :] = job.inputs["attention_mask"][0]
+    batch = {"input_ids": ids, "attention_mask": mask}
+    for key in ("pixel_values", "pixel_values_aux"):
+        parts = [job.inputs[key] for job in jobs if key in job.inputs]
+        if parts:
+            batch[key] = torch.cat(parts)
+    return batch
+
+
+class Engine:
+    """Owns the model; `submit` enqueues a job, a single worker thread runs batches of up to `max_batch_size`.
+
+    After the first job of a batch arrives the worker waits up to `batch_window_ms` for more, so
+    concurrent requests share one `generate()`; requests arriving during a batch form the next one.
+    """
+
+    def __init__(self, model, processor, *, max_batch_size: int = 8, batch_window_ms: float = 5.0, max_queue: int = 256):
+        self.model, self.processor = model, processor
+        self.max_batch_size, self.batch_window = max_batch_size, batch_window_ms / 1000
+        self.max_queue = max_queue
+        self.stats = BatchStats()
+        self.eos_ids = self._eos_ids()
+        self._queue: queue.Queue = queue.Queue()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="minigemini-model-worker", daemon=True)
+        self._thread.start()
+
+    def _eos_ids(self) -> set[int]:
+        ids = self.model.generation_config.eos_token_id
+        ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+        tok = self.processor.tokenizer
+        if tok.eos_token_id is not None:
+            ids.add(tok.eos_token_id)
+        template = self.processor.template
+        if template:
+            from ..templates import get_template
+
+            for stop in get_template(template, tok).stop_strings:
+                token = tok.convert_tokens_to_ids(stop)
+                if isinstance(token, int) and token != tok.unk_token_id:
+                    ids.add(token)
+        return ids
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def submit(self, job: Job) -> None:
+        """Queue a job; 503 while shutting down, 429 when the queue is full."""
+        if self._closing:
+            raise APIError(503, "The server is shutting down; retry on another instance.", "server_shutting_down")
+        if self._queue.qsize() >= self.max_queue:
+            raise APIError(429, f"The request queue is full ({self.max_queue} waiting). Retry shortly.", "queue_full")
+        self._queue.put(job)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Finish every queued job, then stop the worker thread."""
+        self._closing = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    # ---- worker thread ------------------------------------------------------------------------------
+    def _next_batch(self) -> list[Job] | None:
+        first = self._queue.get()
+        if first is _STOP:
+            return None
+        batch, deadline = [first], time.monotonic() + self.batch_window
+        while len(batch) < self.max_batch_size:
+            try:
+                job = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if job is _STOP:
+                self._queue.put(_STOP)  # finish this batch, then stop
+                break
+            batch.append(job)
+        return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            try:
+                self._generate(batch)
+            except Exception as err:  # report to every waiting client, keep serving
+                log.exception("generate() failed for a batch of %d", len(batch))
+                for job in batch:
+                    job.emit(Failed(f"Generation failed: {type(err).__name__}: {err}"))
+
+    def _generate(self, jobs: list[Job]) -> None:
+        router = BatchRouter(jobs, self.processor.tokenizer, self.eos_ids)
+        live = [job for job, done in zip(jobs, router.done) if not done]
+        if not live:
+            return
+        inputs = collate(jobs, self.processor.pad_token_id)
+        config = GenerationConfig(
+            max_new_tokens=max(job.max_tokens for job in jobs),
+            do_sample=False,
+            pad_token_id=self.processor.pad_token_id,
+            eos_token_id=None,
+        )
+        with torch.inference_mode():
+            self.model.generate(
+                **inputs,
+                generation_config=config,
+                logits_processor=LogitsProcessorList([RowSampler([job.sampling for job in jobs])]),
+                stopping_criteria=StoppingCriteriaList([router]),
+            )
+        router.finish_all("length")
+        self.stats.record(len(jobs), router.generated_tokens)
