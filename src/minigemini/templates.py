@@ -249,6 +249,8 @@ class TokenizerChatTemplate:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("template='tokenizer' needs a tokenizer with a chat_template; pick one of " + ", ".join(OFFICIAL_TEMPLATES))
         self.tokenizer = tokenizer
+        ids = tokenizer("a")["input_ids"]
+        self._adds_bos = bool(ids) and tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id
         eos = tokenizer.eos_token
         self.end_of_turn = eos or ""
         self.stop_strings = (eos,) if eos else ()
@@ -262,13 +264,9 @@ class TokenizerChatTemplate:
         )
         bos = self.tokenizer.bos_token
         # The template writes BOS and so does the tokenizer: keep one, like the official templates do.
-        if bos and text.startswith(bos) and self._tokenizer_adds_bos():
+        if bos and self._adds_bos and text.startswith(bos):
             text = text[len(bos):]
         return text
-
-    def _tokenizer_adds_bos(self) -> bool:
-        ids = self.tokenizer("a")["input_ids"]
-        return bool(ids) and ids[0] == self.tokenizer.bos_token_id
 
     def render(self, messages: Sequence[dict], add_generation_prompt: bool = True) -> str:
         turns = normalize_messages(messages)

@@ -75,3 +75,9 @@ def tokenizers_by_kind() -> dict[str, PreTrainedTokenizerFast]:
 def tokenizer_for(tokenizers_by_kind):
     """The tiny tokenizer that fits an official template."""
     return lambda template_name: tokenizers_by_kind[TEMPLATE_TOKENIZER[template_name]]
+
+
+@pytest.fixture
+def make_tokenizer():
+    """A fresh tiny tokenizer of a kind, for tests that change it (e.g. set a chat_template)."""
+    return build_tokenizer

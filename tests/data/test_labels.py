@@ -88,13 +88,29 @@ CHATML_JINJA = (
 )
 
 
-def test_tokenizer_chat_template_round_trip(tokenizers_by_kind):
-    tok = tokenizers_by_kind["chatml"]
+def test_tokenizer_chat_template_round_trip(make_tokenizer):
+    tok = make_tokenizer("chatml")
     tok.chat_template = CHATML_JINJA
     img = tok.convert_tokens_to_ids("<img>")
     template = get_template("tokenizer", tok)
     out = tokenize_conversation(TWO_TURNS, template, tok, tokens_per_image=2, image_token_id=img)
     assert _trained_text(tok, out.input_ids, out.labels) == "A cat on a mat.<|im_end|>\nIt is red.<|im_end|>\n"
+
+
+LLAMA3_JINJA = (
+    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+    "{{ m['content'] }}<|eot_id|>{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+
+
+def test_tokenizer_chat_template_keeps_a_single_bos(make_tokenizer):
+    tok = make_tokenizer("llama3")
+    tok.chat_template = LLAMA3_JINJA
+    img = tok.convert_tokens_to_ids("<img>")
+    out = tokenize_conversation(TWO_TURNS, get_template("tokenizer", tok), tok, tokens_per_image=1, image_token_id=img)
+    assert out.input_ids.count(tok.bos_token_id) == 1 and out.input_ids[0] == tok.bos_token_id
+    assert _trained_text(tok, out.input_ids, out.labels) == "A cat on a mat.<|eot_id|>It is red.<|eot_id|>"
 
 
 def test_reply_boundary_inside_a_token_is_an_error():
