@@ -169,3 +169,25 @@ def test_collator_right_pads_and_concatenates_images(tmp_path, make_dataset, tok
     assert (batch["input_ids"][short, min(lengths):] == collate.pad_token_id).all()
     assert (batch["labels"][short, min(lengths):] == IGNORE_INDEX).all()
     assert batch["pixel_values"][:, 0, 0, 0].tolist() == [20.0, 30.0, 10.0]
+
+
+def test_mixture_sampler_and_collator_end_to_end(tmp_path, image_root, tokenizer_for):
+    from minigemini.data.mixture import load_mixture
+    from minigemini.data.sampler import ModalityLengthGroupedSampler
+
+    write_jsonl(tmp_path / "img.jsonl", [{"image": f"img{i % 3}.jpg", "conversations": turns(Q, "A cat." * (i + 1))} for i in range(6)])
+    write_jsonl(tmp_path / "txt.jsonl", [{"conversations": turns("How many birds?", "Three." * (i + 1))} for i in range(5)])
+    (tmp_path / "mix.yaml").write_text(
+        f"datasets:\n  - {{json: img.jsonl, image_root: {image_root}}}\n  - {{json: txt.jsonl, count: 3}}\n"
+    )
+    tok = tokenizer_for("vicuna_v1")
+    ds = load_mixture(
+        tmp_path / "mix.yaml", tokenizer=tok, template="vicuna_v1", image_processor=processor,
+        tokens_per_image=3, image_token_id=tok.convert_tokens_to_ids("<img>"),
+    )
+    assert len(ds) == 9
+    sampler = ModalityLengthGroupedSampler(ds.modality_lengths, batch_size=3)
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, sampler=sampler, collate_fn=PaddingCollator.from_tokenizer(tok))
+    kinds = [("pixel_values" in b, b["pixel_values"].shape[0] if "pixel_values" in b else 0) for b in loader]
+    assert sorted(kinds) == [(False, 0), (True, 3), (True, 3)]
+    assert "img: 6 samples from 6 rows; no bad samples" in ds.summary()
