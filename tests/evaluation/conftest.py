@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from PIL import Image
 
 from minigemini.evaluation.predictor import EvalRequest
@@ -58,11 +61,11 @@ def _free_port() -> int:
 
 
 def _last_table_row(prompt: str) -> list[str]:
-    return [cell.strip() for cell in prompt.strip().splitlines()[-1].split(" | ")]
+    return [cell.strip() for cell in prompt.splitlines()[-1].split(" | ")]
 
 
 def scripted_judge_reply(prompt: str, temperature: float) -> str | None:
-    """MM-Vet: 1.0 if the ground truth is in the prediction, else 0.0 ('garbage' once at temperature 0 for
+    """MM-Vet: 1.0 if a ground-truth alternative is in the prediction, else 0.0 ('garbage' once at temperature 0 for
     predictions saying 'unsure'). MathVista: the last number or option letter of the response. None -> HTTP 500."""
     if "Correctness" in prompt:
         question, truth, prediction, _ = _last_table_row(prompt)
@@ -70,7 +73,8 @@ def scripted_judge_reply(prompt: str, temperature: float) -> str | None:
             return None
         if "unsure" in prediction and temperature == 0.0:
             return "garbage"
-        return "1.0" if truth.lower() in prediction.lower() else "0.0"
+        alternatives = [a.strip().lower() for a in truth.split("<OR>")]
+        return "1.0" if any(a in prediction.lower() for a in alternatives) else "0.0"
     response = prompt.rsplit("\n\nExtracted answer: ", 1)[0].rsplit("\n\n", 1)[-1]
     tokens = re.findall(r"\(([A-E])\)|(-?\d+(?:\.\d+)?)", response)
     return (tokens[-1][0] or tokens[-1][1]) if tokens else ""
@@ -79,10 +83,6 @@ def scripted_judge_reply(prompt: str, temperature: float) -> str | None:
 @pytest.fixture()
 def judge_server():
     """An OpenAI-compatible chat-completions server on 127.0.0.1 answering with `scripted_judge_reply`."""
-    import uvicorn
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
     app = FastAPI()
     received: list[dict] = []
 

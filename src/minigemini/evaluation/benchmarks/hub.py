@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,11 @@ def write_image(cell: Any, path: Path) -> None:
 
 
 def plain(value: Any) -> Any:
-    """Numpy arrays and scalars from parquet turned into JSON-friendly Python values."""
+    """Numpy arrays, scalars and NaN placeholders from parquet turned into JSON-friendly Python values."""
     if hasattr(value, "tolist"):
-        return value.tolist()
+        return plain(value.tolist())
+    if isinstance(value, float) and math.isnan(value):
+        return None
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
