@@ -1,0 +1,87 @@
+"""OCR hints with the real RapidOCR models, and the resumable `ocr-augment` dataset pass."""
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from minigemini.data.ocr_augment import ocr_augment
+from minigemini.ocr import format_reference_line, ocr_reference_line
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+def render_text(lines: list[str], size=(420, 200)) -> Image.Image:
+    font = ImageFont.truetype(str(FONT), 30) if FONT.exists() else ImageFont.load_default(size=30)
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((20, 20 + 70 * i), line, font=font, fill="black")
+    return image
+
+
+def test_reference_line_has_the_official_cli_format():
+    assert format_reference_line(["Total: 42", "EXIT"]) == "\nReference OCR Token: Total: 42, EXIT\n"
+    assert format_reference_line([]) == ""
+
+
+def test_rendered_text_is_read_by_the_real_rapidocr_models():
+    image = render_text(["Total: 42.50 EUR", "Mini Gemini"])
+    assert ocr_reference_line(image) == "\nReference OCR Token: Total: 42.50 EUR, Mini Gemini\n"
+
+
+def turn(who: str, value: str) -> dict:
+    return {"from": who, "value": value}
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    images = tmp_path / "images"
+    images.mkdir()
+    render_text(["OPEN 24 HOURS"]).save(images / "sign.png")
+    Image.new("RGB", (160, 120), "white").save(images / "blank.png")
+    rows = [
+        {"id": "sign", "image": "sign.png", "conversations": [
+            turn("human", "<image>\nWhat does it say?"), turn("gpt", "Open all day."),
+            turn("human", "When?"), turn("gpt", "24 hours."),
+        ]},
+        {"id": "blank", "image": "blank.png", "conversations": [turn("human", "<image>\nAny text?"), turn("gpt", "No.")]},
+        {"id": "lost", "image": "lost.jpg", "conversations": [turn("human", "<image>\nHi"), turn("gpt", "Hello")]},
+        {"id": "text-only", "conversations": [turn("human", "Hi"), turn("gpt", "Hello")]},
+        {"id": "done", "image": "sign.png", "conversations": [
+            turn("human", "<image>\nRead\nReference OCR Token: OPEN\n"), turn("gpt", "OPEN")]},
+    ]
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_ocr_augment_appends_lines_to_rows_with_readable_text_and_keeps_every_row(dataset, tmp_path):
+    out = tmp_path / "out" / "train_ocr.json"
+    counts = ocr_augment(dataset, out, dataset.parent / "images", progress=False)
+    assert counts == {"augmented": 1, "no_text": 1, "missing_image": 1, "no_image": 1, "already_augmented": 1}
+    rows = json.loads(out.read_text())
+    assert [r["id"] for r in rows] == ["sign", "blank", "lost", "text-only", "done"]
+    line = "\nReference OCR Token: OPEN 24 HOURS\n"
+    humans = [t["value"] for t in rows[0]["conversations"] if t["from"] == "human"]
+    assert humans == ["<image>\nWhat does it say?" + line, "When?" + line]
+    assert [t["value"] for t in rows[0]["conversations"] if t["from"] == "gpt"] == ["Open all day.", "24 hours."]
+    assert rows[1:] == json.loads(dataset.read_text())[1:]
+
+    def no_more_ocr(*_):
+        raise AssertionError("a resumed run must reuse the cached OCR results")
+
+    first_only = tmp_path / "out" / "train_ocr_first.json"
+    (out.parent / "train_ocr_first.json.ocr-cache.jsonl").write_text(
+        (out.parent / "train_ocr.json.ocr-cache.jsonl").read_text() + '{"key": "0.1|torn'
+    )
+    counts = ocr_augment(dataset, first_only, dataset.parent / "images", turns="first", ocr=no_more_ocr, progress=False)
+    assert counts["augmented"] == 1
+    humans = [t["value"] for t in json.loads(first_only.read_text())[0]["conversations"] if t["from"] == "human"]
+    assert humans == ["<image>\nWhat does it say?" + line, "When?"]
+
+
+def test_ocr_augment_names_a_missing_image_root(dataset, tmp_path):
+    with pytest.raises(FileNotFoundError, match="--image-root"):
+        ocr_augment(dataset, tmp_path / "o.json", tmp_path / "nope", progress=False)
