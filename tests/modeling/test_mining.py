@@ -1,0 +1,170 @@
+"""The factorised patch info mining equals the plain official formula that builds the concatenated HR map."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from _mgm_reference import concat_hr_map, mine_reference
+from minigemini.modeling.mining import PatchInfoMining, window_partition
+
+DIMS = [8, 16, 24, 32]  # four ConvNeXt-like stages (192/384/768/1536 in ConvNeXt-L)
+D = 16
+
+
+def random_mining(seed: int = 0, chunk_channels: int = 5) -> PatchInfoMining:
+    """Random weights *and* random LayerNorm affine parameters (the default init would hide gamma/beta bugs)."""
+    torch.manual_seed(seed)
+    m = PatchInfoMining(D, DIMS, chunk_channels=chunk_channels)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0.0, 0.3)
+        for ln in (m.query_projector[0], m.key_projector[0], m.value_projector[0]):
+            ln.weight.normal_(1.0, 0.3)
+    return m.eval()
+
+
+def random_stages(batch: int, side: int, seed: int = 1, offset: float = 0.0, scale: float = 1.0):
+    """Stage i: [B, C_i, side/2^i, side/2^i], growing magnitude per stage like a real ConvNeXt, plus an offset."""
+    g = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(batch, c, side >> i, side >> i, generator=g) * (2**i) * scale + offset for i, c in enumerate(DIMS)
+    ]
+
+
+def rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((x.double() - ref.double()).abs().max() / ref.double().abs().max()).item()
+
+
+def ours_normal(m, lr, stages, side):
+    k, v = m.project_hr(stages, side)
+    return m(lr, k.to(lr.dtype), v.to(lr.dtype))
+
+
+def ours_hd(m, lr_global, lr_crops, stages, side, grid=2):
+    """The HD path of the model: global view against the halved map, crops against the g x g split."""
+    out_global = m(lr_global, *(t.to(lr_global.dtype) for t in m.project_hr(stages, side, halve=True)))
+    k, v = m.project_hr(stages, side)
+    b, d, s = k.shape[0], k.shape[1], side // grid
+
+    def crops(x):
+        return x.view(b, d, grid, s, grid, s).permute(0, 2, 4, 1, 3, 5).reshape(b * grid * grid, d, s, s)
+
+    out_local = m(lr_crops.flatten(0, 1), crops(k).to(lr_crops.dtype), crops(v).to(lr_crops.dtype))
+    return out_global, out_local.view(lr_crops.shape)
+
+
+def test_window_partition_gives_token_r_c_the_rows_rM_and_cols_cM_in_row_major_order():
+    grid, m, d = 3, 2, 2
+    side = grid * m
+    rows = torch.arange(side).view(side, 1).expand(side, side)
+    cols = torch.arange(side).view(1, side).expand(side, side)
+    x = torch.stack([rows, cols]).unsqueeze(0).float()  # channel 0 = row index, channel 1 = col index
+    win = window_partition(x, grid)
+    assert win.shape == (1, grid * grid, m * m, d)
+    for r in range(grid):
+        for c in range(grid):
+            expected = [(r * m + i, c * m + j) for i in range(m) for j in range(m)]
+            got = [tuple(int(v) for v in p) for p in win[0, r * grid + c]]
+            assert got == expected, f"token ({r},{c})"
+
+
+def test_reference_hr_map_has_all_stages_at_stride_4():
+    stages = random_stages(1, 16)
+    hr = concat_hr_map(stages)
+    assert hr.shape == (1, sum(DIMS), 16, 16)
+    torch.testing.assert_close(hr[:, : DIMS[0]], stages[0])
+
+
+def test_factorised_mining_equals_per_token_loop_fp32_normal():
+    """Official-like geometry: 3x3 LR tokens, 8x8 HR window each (M = 8 as in MGM)."""
+    m = random_mining()
+    stages = random_stages(2, 24, offset=0.5)
+    lr = torch.randn(2, 9, D)
+    with torch.no_grad():
+        ours = ours_normal(m, lr, stages, 24)
+        truth = mine_reference(m.double(), lr.double(), [s.double() for s in stages])
+        m.float()
+        official_fp32 = mine_reference(m, lr, stages)
+    assert ours.dtype == torch.float32
+    assert rel_err(official_fp32, truth) < 1e-6  # the reference itself is sane
+    assert rel_err(ours, truth) < 2e-6
+
+
+def test_factorised_mining_equals_per_token_loop_fp32_hd_global_and_local():
+    """HD: map of side 2*S; global view vs the map halved by F.interpolate(scale_factor=0.5); crops vs 2x2 split."""
+    m = random_mining(seed=3)
+    side = 16  # two crops of 8, 4x4 tokens per view, M = 2
+    stages = random_stages(2, side, seed=4, offset=0.5)
+    lr_global = torch.randn(2, 16, D)
+    lr_crops = torch.randn(2, 4, 16, D)
+    with torch.no_grad():
+        glob, local = ours_hd(m, lr_global, lr_crops, stages, side)
+        m.double()
+        s64 = [s.double() for s in stages]
+        truth_global = mine_reference(m, lr_global.double(), s64, hd_global=True)
+        truth_local = mine_reference(m, lr_crops.double(), s64, grid=2)
+    assert rel_err(glob, truth_global) < 2e-6
+    assert rel_err(local, truth_local) < 2e-6
+
+
+def test_factorised_mining_bf16_is_as_accurate_as_the_official_bf16_formula():
+    m = random_mining(seed=5).to(torch.bfloat16)
+    stages = [s.bfloat16() for s in random_stages(2, 24, seed=6, offset=0.5)]
+    lr = torch.randn(2, 9, D).bfloat16()
+    with torch.no_grad():
+        ours = ours_normal(m, lr, stages, 24)
+        official_bf16 = mine_reference(m, lr, stages)
+        truth = mine_reference(m.double(), lr.double(), [s.double() for s in stages])  # same rounded inputs
+    assert ours.dtype == torch.bfloat16
+    err, err_official = rel_err(ours, truth), rel_err(official_bf16, truth)
+    assert err < 2e-2
+    assert err <= 2 * err_official + 1e-3, (err, err_official)
+
+
+def test_factorised_mining_bf16_hd_matches_reference_loosely():
+    m = random_mining(seed=7).to(torch.bfloat16)
+    stages = [s.bfloat16() for s in random_stages(1, 16, seed=8)]
+    lr_global, lr_crops = torch.randn(1, 16, D).bfloat16(), torch.randn(1, 4, 16, D).bfloat16()
+    with torch.no_grad():
+        glob, local = ours_hd(m, lr_global, lr_crops, stages, 16)
+        m.double()
+        s64 = [s.double() for s in stages]
+        truth_global = mine_reference(m, lr_global.double(), s64, hd_global=True)
+        truth_local = mine_reference(m, lr_crops.double(), s64, grid=2)
+    assert rel_err(glob, truth_global) < 2e-2
+    assert rel_err(local, truth_local) < 2e-2
+
+
+def test_mining_output_is_residual_on_the_raw_lr_tokens_not_the_projected_query():
+    m = random_mining(seed=9)
+    stages = random_stages(1, 8, seed=10)
+    lr = torch.randn(1, 4, D)
+    with torch.no_grad():
+        k, v = m.project_hr(stages, 8)
+        out, attn = m(lr, k, v, return_attention=True)
+        mined = torch.einsum("bnm,bnmd->bnd", attn, window_partition(v, 2))
+    torch.testing.assert_close(out, lr + mined)
+    torch.testing.assert_close(attn.sum(-1), torch.ones(1, 4))
+
+
+def test_mining_has_no_nan_or_inf_with_large_activations_in_half_precision():
+    for dtype in (torch.float16, torch.bfloat16):
+        m = random_mining(seed=11).to(dtype)
+        # ConvNeXt stage-3 activations reach the thousands; 3e4 is near fp16's max (65504).
+        stages = [s.clamp(-3e4, 3e4).to(dtype) for s in random_stages(1, 24, seed=12, offset=200.0, scale=500.0)]
+        lr = (torch.randn(1, 9, D) * 1e3).to(dtype)
+        with torch.no_grad():
+            k, v = m.project_hr(stages, 24)
+            out, attn = m(lr, k.to(dtype), v.to(dtype), return_attention=True)
+            k_half, v_half = m.project_hr(stages, 24, halve=True)
+        for name, t in [("keys", k), ("values", v), ("out", out), ("attn", attn), ("halved", k_half + v_half)]:
+            assert torch.isfinite(t).all(), f"{dtype} {name} has NaN/inf"
+        assert out.dtype == dtype
+
+
+def test_stage_width_mismatch_is_a_clear_error():
+    m = random_mining()
+    bad = random_stages(1, 8)[:3]
+    with pytest.raises(ValueError, match=r"HR stage widths \[8, 16, 24\] != configured \[8, 16, 24, 32\]"):
+        m.project_hr(bad, 8)
