@@ -214,7 +214,16 @@ def _tower_weights(location: str, kind: str) -> dict[str, torch.Tensor]:
 
 
 # ---- the loader ------------------------------------------------------------------------------------
-def official_config(raw: dict, state: dict[str, torch.Tensor], image_token_id: int, template: str) -> MiniGeminiConfig:
+def lr_tower_config(raw: dict, state: dict[str, torch.Tensor], checkpoint: Path, override: str | None) -> CLIPVisionConfig:
+    """The LR tower's config from its resolved local folder when there is one, else inferred from the weights."""
+    loc = resolve_tower(raw.get("mm_vision_tower"), checkpoint, override)
+    if loc and (Path(loc) / "config.json").exists():
+        return CLIPVisionConfig.from_pretrained(loc)
+    return clip_config_from_weights(state)
+
+
+def official_config(raw: dict, state: dict[str, torch.Tensor], image_token_id: int, template: str,
+                    vision_config: CLIPVisionConfig) -> MiniGeminiConfig:
     llm_type = OFFICIAL_LLM_TYPES[raw["model_type"]]
     text = {k: v for k, v in raw.items() if not _MM_FIELDS.match(k) and not k.startswith("_")}
     text_config = AutoConfig.for_model(llm_type, **text)
@@ -222,7 +231,7 @@ def official_config(raw: dict, state: dict[str, torch.Tensor], image_token_id: i
     mining = aux is not None and any(k.startswith("mining.") for k in state)
     return MiniGeminiConfig(
         text_config=text_config,
-        vision_config=clip_config_from_weights(state),
+        vision_config=vision_config,
         aux_vision_config=convnext_config_from_weights(state) if mining else None,
         vision_feature_layer=raw.get("mm_vision_select_layer", -2),
         vision_feature_select="cls_patch" if raw.get("mm_vision_select_feature") == "cls_patch" else "patch",
@@ -273,7 +282,7 @@ def load_official_model(path: str | os.PathLike, *, lr_tower: str | None = None,
         state.update(_tower_weights(loc, "hr"))
     tok, image_token_id = _official_tokenizer(path)
     name = template or infer_template(raw["model_type"], OFFICIAL_LLM_TYPES[raw["model_type"]], tok)
-    config = official_config(raw, state, image_token_id, name)
+    config = official_config(raw, state, image_token_id, name, lr_tower_config(raw, state, path, lr_tower))
     model = MiniGeminiForConditionalGeneration(config)
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("embed_scale")]
