@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from typer.testing import CliRunner
+
+from minigemini.data.cli_any2any import app
 from minigemini.data.ocr_augment import ocr_augment
 from minigemini.ocr import format_reference_line, ocr_reference_line
 
@@ -85,3 +88,13 @@ def test_ocr_augment_appends_lines_to_rows_with_readable_text_and_keeps_every_ro
 def test_ocr_augment_names_a_missing_image_root(dataset, tmp_path):
     with pytest.raises(FileNotFoundError, match="--image-root"):
         ocr_augment(dataset, tmp_path / "o.json", tmp_path / "nope", progress=False)
+
+
+def test_cli_reruns_from_the_cache_and_prints_counts(dataset, tmp_path):
+    out = tmp_path / "train_ocr.jsonl"
+    ocr_augment(dataset, out, dataset.parent / "images", progress=False)
+    args = ["ocr-augment", str(dataset), str(out), "--image-root", str(dataset.parent / "images"), "--turns", "first"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "augmented=1" in result.output and "missing_image=1" in result.output
+    assert len(out.read_text().splitlines()) == 5

@@ -1,0 +1,78 @@
+"""`minigemini data ocr-augment` and `minigemini data gen-instructions` (any-to-any data tools)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(no_args_is_help=True, help="Any-to-any data: OCR hints and generation instructions.")
+console = Console()
+
+
+def _print_counts(title: str, counts: Counter) -> None:
+    parts = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()) if v)
+    console.print(f"[bold]{title}:[/] {parts or 'nothing to do'}")
+
+
+@app.command("ocr-augment")
+def ocr_augment_cmd(
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="LLaVA JSON/JSONL to read."),
+    output: Path = typer.Argument(..., dir_okay=False, help="Where to write (JSON, or JSONL by suffix)."),
+    image_root: Path = typer.Option(..., "--image-root", exists=True, file_okay=False, help="Folder the 'image' paths are relative to."),
+    turns: str = typer.Option("all", help="Human turns to augment: 'all' (official CLI) or 'first'."),
+    min_score: float = typer.Option(0.1, help="Keep OCR texts with confidence above this (official 0.1)."),
+) -> None:
+    """Append '\\nReference OCR Token: a, b\\n' to human turns of rows with images (resumable)."""
+    from .ocr_augment import ocr_augment
+
+    if turns not in ("all", "first"):
+        raise typer.BadParameter("use 'all' or 'first'", param_hint="--turns")
+    counts = ocr_augment(source, output, image_root, turns=turns, min_score=min_score)
+    _print_counts(f"wrote {output}", counts)
+
+
+@app.command("gen-instructions")
+def gen_instructions_cmd(
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="Captions (recaption) or conversations (context), JSON/JSONL."),
+    output: Path = typer.Argument(..., dir_okay=False, help="LLaVA JSON to write; progress goes to OUTPUT.progress.jsonl."),
+    mode: str = typer.Option(..., "--mode", help="'recaption' (captions -> query + SD prompt) or 'context' (conversation -> SD prompt)."),
+    base_url: str = typer.Option(..., "--base-url", help="OpenAI-compatible endpoint, e.g. https://api.openai.com/v1."),
+    model: str = typer.Option(..., "--model", help="Chat model name at that endpoint."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="Environment variable holding the API key."),
+    sd_examples: list[Path] = typer.Option([], "--sd-examples", exists=True, dir_okay=False, help="Extra example SD prompts (.txt lines, .json/.jsonl); repeatable."),
+    query_examples: list[Path] = typer.Option([], "--query-examples", exists=True, dir_okay=False, help="Extra example user requests; repeatable."),
+    concurrency: int = typer.Option(4, min=1, help="Parallel requests."),
+    timeout: float = typer.Option(60.0, help="Seconds per request."),
+    max_retries: int = typer.Option(2, min=0, help="Client retries per request (timeouts, 429, 5xx)."),
+    temperature: float = typer.Option(0.7),
+    max_tokens: int = typer.Option(512, help="Reply token limit; a cut-off reply counts as 'truncated'."),
+    seed: int = typer.Option(0, help="Seeds the per-source choice of examples."),
+    limit: int | None = typer.Option(None, help="Only the first N sources."),
+    retry_failed: bool = typer.Option(False, help="Also retry sources whose reply had a bad format."),
+) -> None:
+    """Ask an LLM for generation-instruction data (paper §3.3); resumable, failures counted by reason."""
+    from .gen_instructions import ChatSettings, build_generation_data
+
+    if mode not in ("recaption", "context"):
+        raise typer.BadParameter("use 'recaption' or 'context'", param_hint="--mode")
+    api_key = os.environ.get(api_key_env)
+    if not api_key:
+        raise typer.BadParameter(
+            f"set the API key in ${api_key_env} (or name another variable with --api-key-env); "
+            f"servers without auth accept any value, e.g. {api_key_env}=EMPTY",
+            param_hint="--api-key-env",
+        )
+    settings = ChatSettings(base_url=base_url, model=model, api_key=api_key, timeout=timeout,
+                            max_retries=max_retries, temperature=temperature, max_tokens=max_tokens)
+    counts = build_generation_data(source, output, mode, settings, sd_examples=sd_examples,
+                                   query_examples=query_examples, seed=seed, concurrency=concurrency,
+                                   limit=limit, retry_failed=retry_failed)
+    _print_counts(f"wrote {output}", counts)
+
+
+if __name__ == "__main__":
+    app()
