@@ -15,8 +15,14 @@ def user_message(question: str, image_count: int) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
-def generation_kwargs(decoding: Decoding) -> dict:
-    kwargs = {"max_new_tokens": decoding.max_new_tokens, "do_sample": decoding.do_sample, "num_beams": decoding.num_beams}
+def generation_kwargs(decoding: Decoding, image_token_id: int) -> dict:
+    """`generate` settings; the image placeholder is suppressed, as the official -200 id can never be sampled."""
+    kwargs = {
+        "max_new_tokens": decoding.max_new_tokens,
+        "do_sample": decoding.do_sample,
+        "num_beams": decoding.num_beams,
+        "suppress_tokens": [image_token_id],
+    }
     if decoding.do_sample:
         kwargs["temperature"] = decoding.temperature
     return kwargs
@@ -59,6 +65,6 @@ class ModelPredictor:
         inputs = {k: v.to(device) if hasattr(v, "to") else v for k, v in inputs.items()}
         if decoding.seed is not None:
             torch.manual_seed(decoding.seed)
-        output = self.model.generate(**inputs, **generation_kwargs(decoding))
+        output = self.model.generate(**inputs, **generation_kwargs(decoding, self.processor.image_token_id))
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return [text.strip() for text in self.processor.batch_decode(new_tokens, skip_special_tokens=True)]

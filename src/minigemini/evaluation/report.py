@@ -43,10 +43,10 @@ def markdown_table(record: dict[str, Any]) -> str:
 
 
 def print_table(record: dict[str, Any]) -> None:
+    """Print the markdown source (ready to paste into a results table), then any notes."""
     from rich.console import Console
-    from rich.markdown import Markdown
 
-    console = Console()
-    console.print(Markdown(markdown_table(record)))
+    console = Console(soft_wrap=True)
+    console.print(markdown_table(record), markup=False, highlight=False)
     for note in record["notes"]:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", markup=False, highlight=False)
