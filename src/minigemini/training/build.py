@@ -1,0 +1,112 @@
+"""Build the starting model and processor that a recipe describes (tiny, one of our folders, or LLM + towers)."""
+
+from __future__ import annotations
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+from ..configuration import MiniGeminiConfig
+from ..image_processing import MiniGeminiImageProcessor
+from ..modeling import MiniGeminiForConditionalGeneration
+from ..processing import MiniGeminiProcessor
+from .recipe import ModelSpec
+
+
+def _dtype(precision: str) -> torch.dtype:
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+def build_tiny(spec: ModelSpec):
+    """`model.tiny` = kwargs of `build_tiny_model_and_processor`, plus `llm_init_std`.
+
+    A random LLM at the usual 0.02 init emits near-uniform logits that no stage-1 adapter can steer
+    (the loss sits at ln(vocab)); `llm_init_std` redraws the LLM's matrices wider, deterministically.
+    """
+    from ..testing import build_tiny_model_and_processor
+
+    kwargs = dict(spec.tiny or {})
+    std = kwargs.pop("llm_init_std", None)
+    kwargs.setdefault("aux_drop_path_in_training", spec.hr_drop_path_in_training)
+    model, processor = build_tiny_model_and_processor(**kwargs)
+    if std is not None:
+        generator = torch.Generator().manual_seed(int(kwargs.get("seed", 0)) + 1)
+        with torch.no_grad():
+            for weight in model.language_model.parameters():
+                if weight.ndim == 2:
+                    weight.copy_(torch.randn(weight.shape, generator=generator) * std)
+    return model, processor
+
+
+def build_from_folder(spec: ModelSpec):
+    model = MiniGeminiForConditionalGeneration.from_pretrained(spec.init_from, attn_implementation=spec.attn_implementation)
+    model.config.aux_drop_path_in_training = spec.hr_drop_path_in_training
+    if model.aux_vision_tower is not None:
+        model.aux_vision_tower.drop_path_in_training = spec.hr_drop_path_in_training
+    return model, MiniGeminiProcessor.from_pretrained(spec.init_from)
+
+
+def build_from_parts(spec: ModelSpec, quantization_config=None):
+    """Base LLM + LR tower (pretrained) + HR ConvNeXt (pretrained transformers ConvNext, or random)."""
+    tokenizer = AutoTokenizer.from_pretrained(spec.llm)
+    text_config = AutoConfig.from_pretrained(spec.llm)
+    vision_config = AutoConfig.from_pretrained(spec.vision_tower)
+    vision_config = getattr(vision_config, "vision_config", vision_config)  # a full CLIP repo -> its vision part
+    aux_config = None
+    if spec.hr_tower:
+        aux_config = AutoConfig.from_pretrained(spec.hr_tower)
+    elif spec.hr_tower_config:
+        aux_config = dict(model_type="convnext", **spec.hr_tower_config)
+    probe = MiniGeminiProcessor(tokenizer, MiniGeminiImageProcessor(), image_seq_length=1)  # adds <image>
+    from ..templates import infer_template
+
+    template = spec.template or infer_template("mgm", text_config.model_type, tokenizer)
+    config = MiniGeminiConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        aux_vision_config=aux_config,
+        aux_image_size=spec.aux_image_size,
+        image_grid=spec.image_grid,
+        image_global=spec.image_global,
+        image_aspect_ratio=spec.aspect_ratio,
+        image_token_id=probe.image_token_id,
+        tokenizer_model_max_length=spec.max_length,
+        template=template,
+        aux_drop_path_in_training=spec.hr_drop_path_in_training,
+    )
+    config._attn_implementation = spec.attn_implementation
+    model = MiniGeminiForConditionalGeneration(config)
+    llm = AutoModelForCausalLM.from_pretrained(
+        spec.llm, attn_implementation=spec.attn_implementation, quantization_config=quantization_config
+    )
+    model.language_model = llm
+    tower_cls = type(model.vision_tower.model)  # CLIPVisionModel / SiglipVisionModel / Dinov2Model
+    model.vision_tower.model = tower_cls.from_pretrained(spec.vision_tower, config=vision_config)
+    if spec.hr_tower and model.aux_vision_tower is not None:
+        hr = AutoModel.from_pretrained(spec.hr_tower).state_dict()
+        mapped = {k.replace("encoder.stages.", "stages."): v for k, v in hr.items() if not k.startswith(("layernorm", "pooler"))}
+        missing, _ = model.aux_vision_tower.load_state_dict(mapped, strict=False)
+        if missing:
+            raise ValueError(f"hr_tower {spec.hr_tower}: weights missing for {missing[:3]}...; give a transformers ConvNext checkpoint.")
+    model.resize_token_embeddings(len(tokenizer))
+    model.config.text_config.vocab_size = len(tokenizer)
+    model.freeze_vision_towers()
+    processor = MiniGeminiProcessor(
+        tokenizer,
+        MiniGeminiImageProcessor.from_config(config),
+        image_seq_length=config.image_seq_length,
+        template=template,
+        model_max_length=spec.max_length,
+    )
+    return model, processor
+
+
+def build_model_and_processor(spec: ModelSpec, quantization_config=None):
+    """The starting model and its processor (towers frozen)."""
+    if spec.tiny is not None:
+        model, processor = build_tiny(spec)
+    elif spec.init_from is not None:
+        model, processor = build_from_folder(spec)
+    else:
+        model, processor = build_from_parts(spec, quantization_config)
+    model.freeze_vision_towers()
+    return model, processor
