@@ -15,7 +15,7 @@ from minigemini.generation import (
 
 @pytest.fixture(scope="module")
 def bridge(tiny_sdxl) -> GenerationBridge:
-    return GenerationBridge(pipeline=tiny_sdxl, device="cpu", steps=2)
+    return GenerationBridge(pipeline=tiny_sdxl, device="cpu", steps=2, progress_bar=False)
 
 
 def test_answer_with_a_prompt_is_rendered_and_saved(bridge, tmp_path):

@@ -58,7 +58,8 @@ class GenerationBridge:
     """Renders MGM image prompts with a diffusers text-to-image pipeline loaded on first use.
 
     `pipeline` is a hub id or a local folder. Settings left as None fall back to the pipeline's
-    own defaults (as the official CLI does); each can be overridden per call.
+    own defaults (as the official CLI does); each can be overridden per call. Renders are
+    serialised, so one bridge can be shared by server threads.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class GenerationBridge:
         guidance: float | None = None,
         width: int | None = None,
         height: int | None = None,
+        progress_bar: bool = True,
     ) -> None:
         self.source = pipeline
         self.device = device or default_device()
@@ -79,8 +81,10 @@ class GenerationBridge:
         self.variant = variant
         self.negative_prompt = negative_prompt or None
         self.defaults = {"steps": steps, "guidance": guidance, "width": width, "height": height}
+        self.progress_bar = progress_bar
         self._pipe: Any = None
-        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._render_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -90,10 +94,10 @@ class GenerationBridge:
     @property
     def pipe(self) -> Any:
         """The diffusers pipeline, loaded on first access."""
-        with self._lock:
+        with self._load_lock:
             if self._pipe is None:
                 self._pipe = load_text2image_pipeline(self.source, self.device, self.dtype, self.variant)
-                self._pipe.set_progress_bar_config(disable=True)
+                self._pipe.set_progress_bar_config(disable=not self.progress_bar)
             return self._pipe
 
     def render(
@@ -123,7 +127,7 @@ class GenerationBridge:
         accepted = inspect.signature(pipe.__call__).parameters
         kwargs = {k: v for k, v in options.items() if v is not None and k in accepted}
         generator = torch.Generator("cpu").manual_seed(seed)
-        with torch.inference_mode():
+        with self._render_lock, torch.inference_mode():  # pipelines keep per-call scheduler state
             image = pipe(prompt=prompt, generator=generator, **kwargs).images[0]
         return GeneratedImage(image=image, prompt=prompt, negative_prompt=kwargs.get("negative_prompt"), seed=seed)
 
