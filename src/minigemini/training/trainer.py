@@ -31,6 +31,7 @@ class TrainingResult:
     adapter_path: Path | None = None  # align: projector + mining safetensors
     lora_dir: Path | None = None  # instruct with LoRA: the adapter folder
     bad_samples: Counter = field(default_factory=Counter)
+    model: torch.nn.Module | None = None  # the trained model in this process (sharded under FSDP2/ZeRO-3)
 
 
 def _seed_everything(seed: int) -> None:
@@ -229,7 +230,7 @@ def run_training(
         plot_loss(records, out / "loss.png", f"{recipe.name} ({recipe.stage})")
         _report_bad_samples(out, dataset, bad)
         result.losses = [r["loss"] for r in records]
-    result.steps, result.bad_samples = state.global_step, bad
+    result.steps, result.bad_samples, result.model = state.global_step, bad, model
     barrier()
     return result
 
