@@ -12,6 +12,7 @@ from .auth import api_key_checker
 from .completions import ChatService
 from .engine import Engine
 from .errors import install_error_handlers
+from .limits import BodySizeLimit
 from .schemas import ChatCompletionRequest
 from .settings import ServerSettings
 
@@ -39,7 +40,8 @@ def create_app(settings: ServerSettings, model=None, processor=None, ui: bool = 
         yield
         engine.close(settings.graceful_timeout_s)
 
-    app = FastAPI(title="minigemini", lifespan=lifespan, max_body_size=settings.max_body_bytes)
+    app = FastAPI(title="minigemini", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.service = service
     install_error_handlers(app, settings.max_body_bytes)
     auth = [Depends(api_key_checker(settings.api_key))]

@@ -157,7 +157,7 @@ class ChatService:
                     final = event
         finally:
             job.cancel()
-        text, extension = await self._finish_extension(prepared, "".join(parts))
+        text, extension = await self.finish_extension(prepared, "".join(parts))
         meta = ResponseMeta(self.settings.served_name)
         return completion(meta, text, final.reason, self._usage(prepared, final), extension)
 
@@ -176,7 +176,7 @@ class ChatService:
                     yield sse(error_body(503, event.message, "generation_failed"))
                     break
                 else:
-                    _, extension = await self._finish_extension(prepared, "".join(parts))
+                    _, extension = await self.finish_extension(prepared, "".join(parts))
                     yield sse(chunk(meta, {}, event.reason, minigemini=extension))
                     if request.stream_options and request.stream_options.include_usage:
                         yield sse(chunk(meta, None, usage=self._usage(prepared, event)))
@@ -187,7 +187,8 @@ class ChatService:
     def _usage(self, prepared: Prepared, final: Finished) -> dict:
         return usage(prepared.job.prompt_tokens, final.completion_tokens, prepared.image_tokens)
 
-    async def _finish_extension(self, prepared: Prepared, answer: str) -> tuple[str, dict]:
+    async def finish_extension(self, prepared: Prepared, answer: str) -> tuple[str, dict]:
+        """The visible answer and the response's `minigemini` object (OCR lines, rendered image)."""
         extension: dict = {"image_tokens": prepared.image_tokens}
         if prepared.ocr:
             extension["ocr"] = prepared.ocr

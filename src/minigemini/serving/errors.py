@@ -44,7 +44,7 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, 
 
 
 def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
-    """Route APIError, validation and HTTP errors (404, 405, 413 from the body limit) through the OpenAI shape."""
+    """Route APIError, validation and HTTP errors (404, 405, 413 from `limits.BodySizeLimit`) through the OpenAI shape."""
 
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
@@ -58,9 +58,7 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 413:
-            message = (
-                f"The request body exceeds the limit of {max_body_bytes:,} bytes. Send smaller or fewer images "
-                "(or start the server with a larger --max-body-bytes)."
-            )
-            return error_response(413, message, "request_too_large")
+            from .limits import too_large_message
+
+            return error_response(413, too_large_message(max_body_bytes), "request_too_large")
         return error_response(exc.status_code, str(exc.detail), None)

@@ -1,0 +1,68 @@
+"""The Gradio demo in real headless Chromium: upload an image, ask, watch the answer stream in."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from server import png_bytes, running_server
+
+from minigemini.serving import ServerSettings
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def ensure_chromium() -> str:
+    """/usr/bin/chromium, installed with apt-get when missing; skip only when that is impossible."""
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if shutil.which("apt-get") is None:
+        pytest.skip("chromium is missing and apt-get is unavailable to install it")
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            pytest.skip(f"could not install chromium ({' '.join(cmd)} failed: {result.stderr[-300:]})")
+    return CHROMIUM
+
+
+@pytest.mark.timeout(240)
+def test_demo_uploads_an_image_and_streams_an_answer(tiny_checkpoint, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    executable = ensure_chromium()
+    image = tmp_path / "red.png"
+    image.write_bytes(png_bytes((64, 48)))
+    ARTIFACTS.mkdir(exist_ok=True)
+    settings = ServerSettings(model=str(tiny_checkpoint), default_max_tokens=24)
+    with running_server(settings, ui=True) as url, playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(f"{url}/ui/", wait_until="load")
+        page.locator("#prompt textarea").wait_for(timeout=60_000)
+        page.locator("#prompt input[type=file]").set_input_files(str(image))
+        page.locator("#prompt img").first.wait_for(timeout=30_000)  # the upload preview
+        page.locator("#prompt textarea").fill("What is in the image?")
+        page.evaluate(
+            """() => { window.__answers = new Set();
+                new MutationObserver(() => { const b = document.querySelectorAll('#chat .bot');
+                    if (b.length) window.__answers.add(b[b.length-1].innerText.trim()); })
+                .observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true}); }"""
+        )
+        page.locator("#prompt textarea").press("Enter")
+        bot = page.locator("#chat .bot").last
+        bot.wait_for(timeout=60_000)
+        page.wait_for_function(
+            "() => { const b = document.querySelectorAll('#chat .bot'); return b.length && b[b.length-1].innerText.trim().length > 0 }",
+            timeout=60_000,
+        )
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "web-demo.png"), full_page=True)
+        assert page.locator("#chat .user img").count() >= 1, "the uploaded image is shown in the conversation"
+        assert bot.inner_text().strip(), "an answer appeared in the chat"
+        partial = page.evaluate("() => [...window.__answers].filter(t => t.length).length")
+        assert partial >= 2, "the answer arrived in several streamed pieces, not all at once"
+        browser.close()
+    assert (ARTIFACTS / "web-demo.png").stat().st_size > 0
