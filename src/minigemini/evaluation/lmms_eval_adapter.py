@@ -49,7 +49,14 @@ class MiniGeminiLMMS(lmms):
 
     is_simple = True
 
-    def __init__(self, pretrained: str | None = None, device: str = "cpu", batch_size: int | str = 1, predictor: Predictor | None = None, **_: object):
+    def __init__(
+        self,
+        pretrained: str | None = None,
+        device: str = "cpu",
+        batch_size: int | str = 1,
+        predictor: Predictor | None = None,
+        **_: object,
+    ):
         super().__init__()
         if predictor is None:
             if not pretrained:

@@ -37,7 +37,9 @@ def _load_samples(benchmark: Benchmark, style: PromptStyle, data_dir: Path, limi
 def _check_same_model(done: dict[str, dict], model_id: str, path: Path) -> None:
     others = {row.get("model_id") for row in done.values()} - {model_id}
     if others:
-        raise ValueError(f"{path} holds answers from {sorted(map(str, others))}, not {model_id!r}; use another --out folder")
+        raise ValueError(
+            f"{path} holds answers from {sorted(map(str, others))}, not {model_id!r}; use another --out folder"
+        )
 
 
 def predict_all(samples: list[Sample], predictor: Predictor, path: Path, batch_size: int, progress: bool) -> None:
@@ -47,25 +49,33 @@ def predict_all(samples: list[Sample], predictor: Predictor, path: Path, batch_s
     done = read_answers(path)
     _check_same_model(done, predictor.model_id, path)
     todo = [s for s in samples if s.id not in done]
-    with AnswerWriter(path) as writer, tqdm(total=len(samples), initial=len(samples) - len(todo), disable=not progress) as bar:
+    bar = tqdm(total=len(samples), initial=len(samples) - len(todo), disable=not progress)
+    with AnswerWriter(path) as writer, bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
             texts = predictor.predict([EvalRequest(s.prompt, s.load_images(), s.decoding) for s in batch])
             if len(texts) != len(batch):
                 raise RuntimeError(f"predictor returned {len(texts)} answers for {len(batch)} requests")
-            writer.write_batch(
-                [{"question_id": s.id, "prompt": s.prompt, "text": t, "model_id": predictor.model_id} for s, t in zip(batch, texts)]
-            )
+            rows = [{"question_id": s.id, "prompt": s.prompt, "text": t, "model_id": predictor.model_id} for s, t in zip(batch, texts)]
+            writer.write_batch(rows)
             bar.update(len(batch))
 
 
 def _score(
-    benchmark: Benchmark, style: PromptStyle, samples: list[Sample], predictions_file: Path, out_dir: Path, judge: Judge | None, show: bool
+    benchmark: Benchmark,
+    style: PromptStyle,
+    samples: list[Sample],
+    predictions_file: Path,
+    out_dir: Path,
+    judge: Judge | None,
+    show: bool,
 ) -> dict[str, Any]:
     rows = read_answers(predictions_file)
-    model = next((str(r.get("model_id")) for r in rows.values() if r.get("model_id")), "unknown")
-    score = benchmark.score(samples, {qid: str(r["text"]) for qid, r in rows.items()}, ScoreContext(out_dir, judge))
-    record = results_record(benchmark.name, model, style.describe(), judge.describe() if judge else None, score, predictions_file)
+    model = next((str(r["model_id"]) for r in rows.values() if r.get("model_id")), "unknown")
+    texts = {qid: str(row["text"]) for qid, row in rows.items()}
+    score = benchmark.score(samples, texts, ScoreContext(out_dir, judge))
+    judge_record = judge.describe() if judge else None
+    record = results_record(benchmark.name, model, style.describe(), judge_record, score, predictions_file)
     write_results(record, results_path(out_dir, benchmark.name))
     if show:
         print_table(record)

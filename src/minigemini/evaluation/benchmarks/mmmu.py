@@ -80,7 +80,8 @@ def gold_answer(answer: str) -> str | list[str]:
 
 
 def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
-    subjects = sorted(p.name for p in data_dir.iterdir() if p.is_dir()) if data_dir.is_dir() else []
+    folders = sorted(data_dir.iterdir()) if data_dir.is_dir() else []
+    subjects = [p.name for p in folders if p.is_dir() and not p.name.startswith(".")]
     samples = []
     for subject in subjects:
         subject_domain(subject)
