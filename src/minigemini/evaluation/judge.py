@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-
-import openai
+from typing import Any
 
 API_KEY_VARIABLES = ("MINIGEMINI_JUDGE_API_KEY", "OPENAI_API_KEY")
 LOCAL_SERVER_KEY = "EMPTY"
@@ -29,10 +28,11 @@ class Judge:
     max_retries: int = 3
     calls: int = 0
     failures: int = 0
-    _client: openai.OpenAI | None = field(default=None, repr=False)
+    _client: Any = field(default=None, repr=False)
 
     def complete(self, prompt: str, *, temperature: float = 0.0, max_tokens: int = 256) -> str | None:
         """The judge's reply text, or None when the call failed after retries."""
+        openai = _openai()
         if self._client is None:
             self._client = openai.OpenAI(
                 base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s, max_retries=self.max_retries
@@ -53,6 +53,14 @@ class Judge:
 
     def describe(self) -> dict:
         return {"model": self.model, "base_url": self.base_url, "calls": self.calls, "failures": self.failures}
+
+
+def _openai():
+    try:
+        import openai
+    except ImportError as error:
+        raise ImportError("judge-scored benchmarks need the openai client: pip install 'minigemini[eval]'") from error
+    return openai
 
 
 def judge_from_settings(model: str, base_url: str | None = None, timeout_s: float = 60.0) -> Judge:
