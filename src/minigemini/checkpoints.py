@@ -55,6 +55,19 @@ def is_official_checkpoint(path: str | os.PathLike) -> bool:
     return (path / "config.json").exists() and read_config(path).get("model_type") in OFFICIAL_LLM_TYPES
 
 
+def check_model_type(path: str | os.PathLike) -> None:
+    """Refuse a local folder that is neither ours nor an official MGM checkpoint, before building anything."""
+    path = Path(path)
+    if not (path / "config.json").exists():
+        return
+    model_type = read_config(path).get("model_type")
+    if model_type != MiniGeminiConfig.model_type and model_type not in OFFICIAL_LLM_TYPES:
+        raise CheckpointError(
+            f"{path}: model_type {model_type!r} is neither 'minigemini' nor an official MGM type "
+            f"({', '.join(sorted(OFFICIAL_LLM_TYPES))}). Point --model at a Mini-Gemini checkpoint."
+        )
+
+
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """All tensors of a folder: sharded or single safetensors, else `.bin` read with `weights_only=True`."""
     from safetensors.torch import load_file
