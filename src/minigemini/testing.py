@@ -24,8 +24,11 @@ _CORPUS = [
 ] * 4
 
 
-def build_tiny_tokenizer(vocab_size: int = 384):
-    """A Llama-style fast tokenizer (BOS added, `<s>`/`</s>`/`<unk>`/`<pad>`) trained on a tiny corpus."""
+def build_tiny_tokenizer(vocab_size: int = 384, corpus: list[str] | None = None):
+    """A Llama-style fast tokenizer (BOS added, `<s>`/`</s>`/`<unk>`/`<pad>`) trained on a tiny corpus.
+
+    `corpus` adds texts (e.g. a task's answers) so that they become few tokens each.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -36,7 +39,7 @@ def build_tiny_tokenizer(vocab_size: int = 384):
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    tok.train_from_iterator(_CORPUS, trainer=trainer)
+    tok.train_from_iterator(_CORPUS + list(corpus or []), trainer=trainer)
     bos = tok.token_to_id("<s>")
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
@@ -55,7 +58,11 @@ def tiny_config(
     image_token_id: int | None = None,
     **overrides,
 ) -> MiniGeminiConfig:
-    """A few-hundred-kB MGM: CLIP 28 px / patch 7 (16 tokens per view), ConvNeXt at 64 px (HD: 128 px, 2x2 + global)."""
+    """A few-hundred-kB MGM: CLIP 28 px / patch 7 (16 tokens per view), ConvNeXt at 64 px (HD: 128 px, 2x2 + global).
+
+    `text_config`, `vision_config` and `aux_vision_config` given as dicts are merged into these defaults;
+    other `overrides` replace MiniGeminiConfig fields.
+    """
     text = dict(
         model_type=llm,
         vocab_size=vocab_size,
@@ -78,6 +85,9 @@ def tiny_config(
         projection_dim=16,
     )
     aux = dict(model_type="convnext", hidden_sizes=[8, 16, 24, 32], depths=[1, 1, 2, 1], drop_path_rate=0.1)
+    for key, default in (("text_config", text), ("vision_config", vision), ("aux_vision_config", aux)):
+        if isinstance(overrides.get(key), dict):
+            default.update(overrides.pop(key))
     kw = dict(
         text_config=text,
         vision_config=vision,
@@ -94,13 +104,14 @@ def tiny_config(
     return MiniGeminiConfig(**kw)
 
 
-def build_tiny_model_and_processor(*, seed: int = 0, **config_kwargs):
+def build_tiny_model_and_processor(*, seed: int = 0, tokenizer_corpus: list[str] | None = None,
+                                   tokenizer_vocab_size: int = 384, **config_kwargs):
     """A random tiny model with its processor; `config_kwargs` go to `tiny_config`."""
     from .image_processing import MiniGeminiImageProcessor
     from .modeling import MiniGeminiForConditionalGeneration
     from .processing import MiniGeminiProcessor
 
-    tokenizer = build_tiny_tokenizer()
+    tokenizer = build_tiny_tokenizer(tokenizer_vocab_size, tokenizer_corpus)
     probe = MiniGeminiProcessor(tokenizer, MiniGeminiImageProcessor(), image_seq_length=1)  # adds <image>
     config = tiny_config(len(tokenizer), image_token_id=probe.image_token_id, **config_kwargs)
     torch.manual_seed(seed)
