@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from minigemini.evaluation.cli import app as eval_app
 from minigemini.evaluation import run_benchmark
 
-from conftest import ScriptedPredictor, _pope_hub
+from eval_helpers import ScriptedPredictor, pope_hub
 
 
 def mounted() -> typer.Typer:
@@ -24,7 +24,7 @@ def mounted() -> typer.Typer:
 
 def test_prepare_then_score_from_the_command_line(tmp_path):
     source, data = tmp_path / "hub", tmp_path / "pope"
-    _pope_hub(source)
+    pope_hub(source)
     result = CliRunner().invoke(mounted(), ["eval", "prepare", "pope", "--source", str(source), "--out", str(data)])
     assert result.exit_code == 0, result.output
     assert (data / "coco_pope_random.json").is_file()

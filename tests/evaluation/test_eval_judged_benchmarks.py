@@ -13,7 +13,7 @@ from minigemini.evaluation.scorers.mathvista import (
 )
 from minigemini.evaluation.scorers.mmvet import grader_prompt, parse_grade
 
-from conftest import ScriptedPredictor
+from eval_helpers import ScriptedPredictor
 
 MMVET_REPLIES = {"What is written on the sign?": "It says STOP.", "What is 2+3?": "I am unsure, maybe five"}
 

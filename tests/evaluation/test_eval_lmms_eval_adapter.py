@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image
 
-from conftest import ScriptedPredictor
+from eval_helpers import ScriptedPredictor
 
 STUB_FILES = {
     "lmms_eval/__init__.py": "",

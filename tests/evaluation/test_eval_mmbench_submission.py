@@ -4,7 +4,7 @@ import pytest
 
 from minigemini.evaluation import run_benchmark
 
-from conftest import ScriptedPredictor
+from eval_helpers import ScriptedPredictor
 
 
 def test_submission_xlsx_has_one_row_per_tsv_row_with_prediction_column(prepared, tmp_path):

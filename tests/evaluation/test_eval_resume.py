@@ -7,7 +7,7 @@ import pytest
 from minigemini.evaluation import run_benchmark
 from minigemini.evaluation.answer_file import AnswerWriter, read_answers
 
-from conftest import ScriptedPredictor
+from eval_helpers import ScriptedPredictor
 
 
 class DiesAfter(ScriptedPredictor):

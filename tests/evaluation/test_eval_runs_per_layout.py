@@ -8,7 +8,7 @@ from minigemini.evaluation import get_benchmark, run_benchmark, score_prediction
 from minigemini.evaluation.answer_file import read_answers
 from minigemini.evaluation.benchmarks.base import PromptStyle
 
-from conftest import ScriptedPredictor
+from eval_helpers import ScriptedPredictor
 
 
 def gold_answer_of(bench: str, meta: dict) -> str:
