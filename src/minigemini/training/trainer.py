@@ -72,18 +72,22 @@ def _make_engine(recipe: Recipe, info: DistInfo, accumulation: int, text_only: b
     return TorchEngine(info, recipe.train, accumulation)
 
 
-def _zero3_context(recipe: Recipe):
-    """With ZeRO-3, transformers must build the LLM partitioned (zero.Init); keep the returned object alive."""
-    if not recipe.engine.deepspeed_config:
+def _zero3_context(recipe: Recipe, info: DistInfo, accumulation: int):
+    """With ZeRO-3, transformers must build a pretrained LLM partitioned (zero.Init); keep the object alive."""
+    if not recipe.engine.deepspeed_config or recipe.model.tiny is not None:
         return None
-    from .deepspeed_engine import read_config, zero_stage
+    from transformers import AutoConfig
+
+    from .deepspeed_engine import fill_config, read_config, zero_stage
 
     cfg = read_config(recipe.engine.deepspeed_config)
     if zero_stage(cfg) != 3:
         return None
     from transformers.integrations import HfDeepSpeedConfig
 
-    return HfDeepSpeedConfig(cfg)
+    source = AutoConfig.from_pretrained(recipe.model.llm or recipe.model.init_from)
+    hidden = int(source.get_text_config().hidden_size)
+    return HfDeepSpeedConfig(fill_config(cfg, recipe.train, info, accumulation, hidden))
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -115,7 +119,8 @@ def run_training(
         out.mkdir(parents=True, exist_ok=True)
         (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
     _seed_everything(t.seed)
-    zero3 = _zero3_context(recipe)  # noqa: F841  (must outlive model construction)
+    accumulation = _accumulation(recipe, info)
+    zero3 = _zero3_context(recipe, info, accumulation)  # noqa: F841  (must outlive model construction)
 
     model, processor = build_model_and_processor(recipe.model, quantization_config(recipe.lora))
     if recipe.model.adapter:
@@ -133,7 +138,6 @@ def run_training(
         len(dataset), t.per_device_batch_size, info.world_size, info.rank, t.seed,
         modality_lengths=lengths if recipe.data.group_by_modality_length else None,
     )
-    accumulation = _accumulation(recipe, info)
     steps_per_epoch = len(plan.batches(0)) // accumulation
     if steps_per_epoch == 0:
         raise RecipeError(f"one epoch has fewer micro-batches than gradient_accumulation_steps={accumulation}.")
