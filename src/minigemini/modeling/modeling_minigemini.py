@@ -65,6 +65,11 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.freeze_vision_towers()
         self.post_init()
+        image_id = config.image_token_id
+        if image_id is not None and image_id < config.text_config.vocab_size and self.generation_config is not None:
+            # The placeholder has an embedding row in some vocabularies; never let generate() emit it.
+            suppress = list(self.generation_config.suppress_tokens or [])
+            self.generation_config.suppress_tokens = sorted(set(suppress) | {image_id})
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
