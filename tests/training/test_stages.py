@@ -70,3 +70,11 @@ def test_hr_drop_path_stays_active_in_training_unless_turned_off(tiny_data):
         model, _ = build_model_and_processor(recipe.model)
         model.train()
         assert model.aux_vision_tower.training is expected
+
+
+def test_bf16_autocast_with_gradient_checkpointing_trains(tiny_data, tmp_path):
+    recipe = recipe_from_dict(
+        tiny_recipe("instruct", tiny_data, train={"precision": "bf16", "gradient_checkpointing": True, "epochs": 1})
+    )
+    res = run_training(recipe, tmp_path, progress=False)
+    assert res.losses[-1] < res.losses[0]

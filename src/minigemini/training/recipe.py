@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import types
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -142,6 +143,8 @@ _SECTIONS = {"model": ModelSpec, "data": DataSpec, "train": TrainSpec, "engine":
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin, args = get_origin(hint), get_args(hint)
+    if origin is types.UnionType:
+        origin = Union
     if value is None:
         if hint is type(None) or (origin is Union and type(None) in args):
             return None

@@ -1,0 +1,43 @@
+"""Bad data never stops an epoch: rows are skipped, counted and summarised; --strict fails fast instead."""
+
+import json
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from minigemini.data.llava import BadRow
+from minigemini.training.cli import app
+from minigemini.training.tiny_data import write_tiny_dataset
+
+from conftest import tiny_recipe
+
+
+@pytest.fixture
+def dirty_recipe(tmp_path):
+    data = write_tiny_dataset(tmp_path / "data", n=16, bad_rows=3)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe("align", data, train={"epochs": 1})))
+    return path
+
+
+def test_cli_training_skips_counts_and_summarises_bad_rows(dirty_recipe, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--recipe", str(dirty_recipe), "--output-dir", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "bad_samples.json").read_text())
+    assert report["counts"] == {"missing_image": 1, "image_marker_mismatch": 1, "malformed_json": 1}
+    assert "skipped 3 bad samples" in result.output
+    assert (out / "final" / "model.safetensors").exists()
+
+
+def test_strict_mode_fails_on_the_first_bad_row(dirty_recipe, tmp_path):
+    result = CliRunner().invoke(app, ["train", "--recipe", str(dirty_recipe), "--output-dir", str(tmp_path / "run"), "--strict"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, BadRow)
+
+
+def test_cli_reports_recipe_errors_without_a_traceback(dirty_recipe, tmp_path):
+    result = CliRunner().invoke(app, ["train", "--recipe", str(dirty_recipe), "--output-dir", str(tmp_path), "--set", "train.lr=-1"])
+    assert result.exit_code == 2
+    assert "train.lr must be > 0" in result.output
