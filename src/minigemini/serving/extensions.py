@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from typing import Any
 
 from PIL import Image
@@ -17,13 +16,12 @@ from .errors import APIError
 
 
 class ImageGenerator:
-    """Renders the `<h>...</h>` prompt of an answer with a `GenerationBridge`, one render at a time."""
+    """Renders the `<h>...</h>` prompt of an answer with a `GenerationBridge` (pipeline loaded on first use)."""
 
     def __init__(self, pipeline: str | None, device: str | None = None):
         self.pipeline = pipeline
         self.device = device
         self._bridge: Any = None
-        self._lock = threading.Lock()
 
     def check_available(self) -> None:
         """Raise a 400 naming the fix when image generation cannot run on this server."""
@@ -36,7 +34,7 @@ class ImageGenerator:
                 "minigemini.generate_image",
             )
         try:
-            import minigemini.generation  # noqa: F401
+            from ..generation import GenerationBridge
         except ImportError as err:
             raise APIError(
                 400,
@@ -44,23 +42,23 @@ class ImageGenerator:
                 "image_generation_unavailable",
                 "minigemini.generate_image",
             ) from None
+        if self._bridge is None:
+            self._bridge = GenerationBridge(self.pipeline, device=self.device)
 
     def add_trigger(self, text: str) -> str:
+        """The official `" <GEN>"` suffix for the last user turn."""
         from ..generation import add_gen_trigger
 
         return add_gen_trigger(text)
 
     def respond(self, answer: str, seed: int | None) -> tuple[str, dict | None]:
         """Blocking: (visible text, `generated_image` object or None when the answer holds no prompt)."""
-        from ..generation import GenerationBridge, parse_answer
+        from ..generation import parse_answer
 
         parsed = parse_answer(answer)
         if parsed.prompt is None:
             return parsed.text, None
-        with self._lock:
-            if self._bridge is None:
-                self._bridge = GenerationBridge(self.pipeline, device=self.device)
-            generated = self._bridge.render(parsed.prompt, seed=seed)
+        generated = self._bridge.render(parsed.prompt, seed=seed)
         return parsed.text, {"b64_png": png_base64(generated.image), "prompt": generated.prompt, "seed": generated.seed}
 
 
@@ -71,14 +69,12 @@ def png_base64(image: Image.Image) -> str:
 
 
 def ocr_line(image: Image.Image) -> str:
-    """Blocking: the official `Reference OCR Token: ...` line for one image (400 when OCR is unavailable)."""
+    """Blocking: the official `"\\nReference OCR Token: ...\\n"` line for one image ("" when no text is read)."""
     try:
         from ..ocr import ocr_reference_line
+
+        return ocr_reference_line(image)
     except ImportError as err:
         raise APIError(
-            400,
-            f"OCR is not available on this server: pip install 'minigemini[ocr]' ({err}).",
-            "ocr_unavailable",
-            "minigemini.ocr",
+            400, f"OCR is not available on this server: {err}.", "ocr_unavailable", "minigemini.ocr"
         ) from None
-    return ocr_reference_line(image)
