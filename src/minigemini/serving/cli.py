@@ -18,6 +18,8 @@ def serve(
     port: int = typer.Option(8000),
     ui: bool = typer.Option(False, "--ui", help="Also mount the Gradio web demo at /ui."),
     model_name: str | None = typer.Option(None, help="Model id clients send (default: the folder name)."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, mps ..."),
+    dtype: str | None = typer.Option(None, help="float32, bfloat16 or float16 (default: the checkpoint's)."),
     api_key: str | None = typer.Option(None, envvar="MINIGEMINI_API_KEY", help="Require 'Authorization: Bearer KEY'."),
     max_batch_size: int = typer.Option(8, min=1, help="Requests per generate() call; 1 disables batching."),
     batch_window_ms: float = typer.Option(5.0, min=0.0, help="How long the worker waits to fill a batch."),
@@ -39,7 +41,7 @@ def serve(
 ) -> None:
     """Run the OpenAI-compatible server (POST /v1/chat/completions, GET /v1/models, /v1/stats, /health)."""
     settings = ServerSettings(
-        model=model, model_name=model_name, api_key=api_key or None,
+        model=model, model_name=model_name, api_key=api_key or None, device=device, dtype=dtype,
         max_batch_size=max_batch_size, batch_window_ms=batch_window_ms, max_queue=max_queue,
         default_max_tokens=default_max_tokens, max_tokens_limit=max_tokens_limit, max_prompt_tokens=max_prompt_tokens,
         max_body_bytes=max_body_bytes, max_image_bytes=max_image_bytes, max_image_pixels=max_image_pixels,

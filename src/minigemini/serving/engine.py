@@ -121,7 +121,10 @@ class Engine:
         live = [job for job, done in zip(jobs, router.done) if not done]
         if not live:
             return
-        inputs = collate(jobs, self.processor.pad_token_id)
+        inputs = {
+            k: v.to(self.model.device, self.model.dtype if v.is_floating_point() else None)
+            for k, v in collate(jobs, self.processor.pad_token_id).items()
+        }
         config = GenerationConfig(
             max_new_tokens=max(job.max_tokens for job in jobs),
             do_sample=False,
@@ -135,5 +138,5 @@ class Engine:
                 logits_processor=LogitsProcessorList([RowSampler([job.sampling for job in jobs])]),
                 stopping_criteria=StoppingCriteriaList([router]),
             )
+        self.stats.record(len(jobs), router.generated_tokens)  # before the last rows are released to clients
         router.finish_all("length")
-        self.stats.record(len(jobs), router.generated_tokens)

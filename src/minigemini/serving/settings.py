@@ -18,6 +18,8 @@ class ServerSettings:
     model: str
     model_name: str | None = None
     api_key: str | None = None
+    device: str = "cpu"
+    dtype: str | None = None  # e.g. "bfloat16", "float16"; None keeps the checkpoint's
     # batching
     max_batch_size: int = 8
     batch_window_ms: float = 5.0

@@ -1,0 +1,131 @@
+"""Serving throughput and latency on loopback: batching on vs. sequential (max batch 1), side by side.
+
+    python benchmarks/serving.py                      # tiny random model, 32 requests per level
+    python benchmarks/serving.py --model PATH --requests 64 --max-tokens 32 --concurrency 1 4 16
+
+Each request streams `--max-tokens` tokens (EOS ignored, so every request does the same work) about
+one image. Latency is the time to the last byte; TTFT the time to the first content delta.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import io
+import json
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+
+import httpx
+import uvicorn
+from PIL import Image
+
+from minigemini.serving import ServerSettings, create_app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(settings: ServerSettings):
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
+def _image_url() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), (200, 60, 40)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+async def _one(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, float]:
+    start = time.perf_counter()
+    first = None
+    async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if first is None and line.startswith("data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content"):
+                first = time.perf_counter()
+    end = time.perf_counter()
+    return end - start, (first or end) - start
+
+
+async def _level(url: str, body: dict, concurrency: int, requests: int) -> dict:
+    gate = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=concurrency + 4)) as client:
+        async def guarded():
+            async with gate:
+                return await _one(client, url, body)
+
+        before = (await client.get(f"{url}/v1/stats")).json()
+        start = time.perf_counter()
+        results = await asyncio.gather(*(guarded() for _ in range(requests)))
+        wall = time.perf_counter() - start
+        after = (await client.get(f"{url}/v1/stats")).json()
+    latencies = sorted(r[0] for r in results)
+    batches = after["batches"] - before["batches"]
+    return {
+        "rps": requests / wall,
+        "tok_s": requests * body["max_tokens"] / wall,
+        "p50": statistics.median(latencies),
+        "p95": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
+        "ttft50": statistics.median(r[1] for r in results),
+        "mean_batch": (after["requests"] - before["requests"]) / max(1, batches),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="checkpoint folder (default: a tiny random model)")
+    parser.add_argument("--requests", type=int, default=32, help="requests per concurrency level")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16, help="max batch size of the batching server")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if model is None:
+            from minigemini.testing import build_tiny_checkpoint
+
+            model = str(build_tiny_checkpoint(f"{tmp}/tiny-mgm"))
+        name = ServerSettings(model=model).served_name
+        body = {
+            "model": name, "max_tokens": args.max_tokens, "temperature": 0, "stream": True, "minigemini": {"ignore_eos": True},
+            "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": _image_url()}},
+                                                      {"type": "text", "text": "Describe the picture in detail."}]}],
+        }
+        rows = []
+        for mode, batch in (("batched", args.batch_size), ("sequential", 1)):
+            with serve(ServerSettings(model=model, max_batch_size=batch, max_tokens_limit=max(2048, args.max_tokens))) as url:
+                asyncio.run(_level(url, {**body, "max_tokens": 2}, 1, 2))  # warm-up
+                for c in args.concurrency:
+                    rows.append((mode, c, asyncio.run(_level(url, body, c, args.requests))))
+
+    print(f"\n{args.requests} streamed requests per level, {args.max_tokens} tokens each, one image per request\n")
+    header = f"{'mode':<11}{'conc':>5}{'req/s':>9}{'tok/s':>9}{'p50 s':>9}{'p95 s':>9}{'TTFT p50':>10}{'mean batch':>12}"
+    print(header)
+    print("-" * len(header))
+    for mode, c, r in rows:
+        print(f"{mode:<11}{c:>5}{r['rps']:>9.2f}{r['tok_s']:>9.1f}{r['p50']:>9.2f}{r['p95']:>9.2f}{r['ttft50']:>10.2f}{r['mean_batch']:>12.2f}")
+
+
+if __name__ == "__main__":
+    main()
