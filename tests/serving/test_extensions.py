@@ -79,3 +79,10 @@ def test_ocr_adds_the_official_reference_line_for_each_image(tiny_checkpoint):
         plain = httpx.post(f"{url}/v1/chat/completions", json={**body, "minigemini": {}}, timeout=120).json()
     assert response["minigemini"]["ocr"] == ["\nReference OCR Token: HELLO 42\n"]
     assert response["usage"]["prompt_tokens"] > plain["usage"]["prompt_tokens"], "the hint is part of the prompt"
+
+
+def test_ignore_eos_runs_past_the_answer_to_max_tokens(gen_server):
+    stops = ask(gen_server, max_tokens=40).json()
+    runs_on = ask(gen_server, max_tokens=40, minigemini={"ignore_eos": True}).json()
+    assert stops["choices"][0]["finish_reason"] == "stop" and stops["usage"]["completion_tokens"] < 40
+    assert runs_on["choices"][0]["finish_reason"] == "length" and runs_on["usage"]["completion_tokens"] == 40

@@ -129,7 +129,7 @@ class Engine:
             max_new_tokens=max(job.max_tokens for job in jobs),
             do_sample=False,
             pad_token_id=self.processor.pad_token_id,
-            eos_token_id=None,
+            eos_token_id=[],  # EOS is decided per row by the router (`ignore_eos`); [] keeps the model default out
         )
         with torch.inference_mode():
             self.model.generate(

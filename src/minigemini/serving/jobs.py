@@ -54,8 +54,10 @@ class Job:
 
     def emit(self, event: Delta | Finished | Failed) -> None:
         """Thread-safe: hand an event to the handler's event loop (dropped if that loop is gone)."""
-        if not self.loop.is_closed():
+        try:
             self.loop.call_soon_threadsafe(self.queue.put_nowait, event)
+        except RuntimeError:  # the handler's loop has closed: nobody is listening any more
+            pass
 
     def cancel(self) -> None:
         """The client went away: the worker stops this row at its next step."""
