@@ -78,7 +78,9 @@ def build_from_parts(spec: ModelSpec, quantization_config=None):
     llm = AutoModelForCausalLM.from_pretrained(
         spec.llm, attn_implementation=spec.attn_implementation, quantization_config=quantization_config
     )
+    llm.resize_token_embeddings(len(tokenizer))  # room for the <image> placeholder
     model.language_model = llm
+    model.config.text_config = llm.config
     tower_cls = type(model.vision_tower.model)  # CLIPVisionModel / SiglipVisionModel / Dinov2Model
     model.vision_tower.model = tower_cls.from_pretrained(spec.vision_tower, config=vision_config)
     if spec.hr_tower and model.aux_vision_tower is not None:
@@ -87,8 +89,6 @@ def build_from_parts(spec: ModelSpec, quantization_config=None):
         missing, _ = model.aux_vision_tower.load_state_dict(mapped, strict=False)
         if missing:
             raise ValueError(f"hr_tower {spec.hr_tower}: weights missing for {missing[:3]}...; give a transformers ConvNext checkpoint.")
-    model.resize_token_embeddings(len(tokenizer))
-    model.config.text_config.vocab_size = len(tokenizer)
     model.freeze_vision_towers()
     processor = MiniGeminiProcessor(
         tokenizer,
