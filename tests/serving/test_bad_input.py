@@ -152,3 +152,11 @@ def test_oversized_streamed_body_without_content_length_is_413(server):
             yield b"x" * 10_000
 
     assert_error(post(server, chunks()), 413, "request_too_large", "200,000 bytes")
+
+
+def test_unimplemented_openai_features_are_refused_not_silently_dropped(server):
+    url = data_url(png_bytes())
+    for extra, param in (({"logprobs": True}, "logprobs"), ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+                         ({"response_format": {"type": "json_object"}}, "response_format")):
+        error = assert_error(post(server, chat(url, **extra)), 400, "unsupported_parameter", "not supported")
+        assert error["param"] == param

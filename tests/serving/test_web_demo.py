@@ -66,3 +66,14 @@ def test_demo_uploads_an_image_and_streams_an_answer(tiny_checkpoint, tmp_path):
         assert partial >= 2, "the answer arrived in several streamed pieces, not all at once"
         browser.close()
     assert (ARTIFACTS / "web-demo.png").stat().st_size > 0
+
+
+def test_with_an_api_key_the_demo_asks_for_it_as_the_password(tiny_checkpoint):
+    import httpx
+
+    with running_server(ServerSettings(model=str(tiny_checkpoint), api_key="k"), ui=True) as url:
+        assert httpx.get(f"{url}/ui/config").status_code == 401
+        with httpx.Client() as browser:
+            assert browser.post(f"{url}/ui/login", data={"username": "anyone", "password": "wrong"}).status_code == 400
+            assert browser.post(f"{url}/ui/login", data={"username": "anyone", "password": "k"}).status_code == 200
+            assert browser.get(f"{url}/ui/config").status_code == 200

@@ -76,6 +76,8 @@ class ChatService:
         s = self.settings
         if request.n != 1:
             raise APIError(400, f"n={request.n} is not supported; this server returns one choice per request (n=1). Send n separate requests.", "unsupported_parameter", "n")
+        if (feature := request.unsupported()) is not None:
+            raise APIError(400, f"'{feature}' is not supported by this server; remove it from the request.", "unsupported_parameter", feature)
         if request.model != s.served_name:
             raise APIError(404, f"The model '{request.model}' does not exist on this server; it serves '{s.served_name}' (see GET /v1/models).", "model_not_found", "model")
         if request.messages[-1].role != "user":

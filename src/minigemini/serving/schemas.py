@@ -48,7 +48,8 @@ class MiniGeminiOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    """The OpenAI chat-completions fields this server honours; unknown fields are ignored like OpenAI's."""
+    """The OpenAI chat-completions fields this server honours; other fields are ignored, and asking for
+    logprobs, tools or a non-text response_format is refused (400) rather than silently dropped."""
 
     model: str
     messages: list[Message] = Field(min_length=1)
@@ -62,7 +63,20 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = None
     n: int = Field(default=1, ge=1)
     user: str | None = None
+    logprobs: bool | None = None
+    tools: list[dict] | None = None
+    response_format: dict | None = None
     minigemini: MiniGeminiOptions = Field(default_factory=MiniGeminiOptions)
+
+    def unsupported(self) -> str | None:
+        """The first requested feature this server does not implement, if any."""
+        if self.logprobs:
+            return "logprobs"
+        if self.tools:
+            return "tools"
+        if self.response_format and self.response_format.get("type", "text") != "text":
+            return "response_format"
+        return None
 
     def stop_strings(self) -> list[str]:
         if self.stop is None:
