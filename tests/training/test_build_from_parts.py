@@ -41,3 +41,15 @@ def test_llm_and_towers_from_folders_assemble_train_and_reload(tiny_data, tmp_pa
     hr = {k.replace("encoder.stages.", "stages."): v for k, v in convnext.state_dict().items() if not k.startswith("layernorm")}
     torch.testing.assert_close(trained.aux_vision_tower.state_dict(), hr)
     assert trained.config.text_config.vocab_size == llm.config.vocab_size + 1  # <image> placeholder added
+
+
+def test_random_hr_tower_and_fresh_glue_have_no_meta_weights_left(tmp_path):
+    from minigemini.training.build import build_from_parts
+    from minigemini.training.recipe import ModelSpec
+
+    _parts(tmp_path)
+    spec = ModelSpec(llm=str(tmp_path / "llm"), vision_tower=str(tmp_path / "clip"), hr_tower=None,
+                     hr_tower_config={"hidden_sizes": [8, 16, 24, 32], "depths": [1, 1, 2, 1]}, aux_image_size=64)
+    model, _ = build_from_parts(spec)
+    assert not [n for n, p in model.named_parameters() if p.is_meta]
+    assert model.projector[0].weight.std() > 0 and model.mining.key_projector[0].weight.eq(1).all()

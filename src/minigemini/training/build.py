@@ -74,21 +74,7 @@ def build_from_parts(spec: ModelSpec, quantization_config=None):
         aux_drop_path_in_training=spec.hr_drop_path_in_training,
     )
     config._attn_implementation = spec.attn_implementation
-    model = MiniGeminiForConditionalGeneration(config)
-    llm = AutoModelForCausalLM.from_pretrained(
-        spec.llm, attn_implementation=spec.attn_implementation, quantization_config=quantization_config
-    )
-    llm.resize_token_embeddings(len(tokenizer))  # room for the <image> placeholder
-    model.language_model = llm
-    model.config.text_config = llm.config
-    tower_cls = type(model.vision_tower.model)  # CLIPVisionModel / SiglipVisionModel / Dinov2Model
-    model.vision_tower.model = tower_cls.from_pretrained(spec.vision_tower, config=vision_config)
-    if spec.hr_tower and model.aux_vision_tower is not None:
-        hr = AutoModel.from_pretrained(spec.hr_tower).state_dict()
-        mapped = {k.replace("encoder.stages.", "stages."): v for k, v in hr.items() if not k.startswith(("layernorm", "pooler"))}
-        missing, _ = model.aux_vision_tower.load_state_dict(mapped, strict=False)
-        if missing:
-            raise ValueError(f"hr_tower {spec.hr_tower}: weights missing for {missing[:3]}...; give a transformers ConvNext checkpoint.")
+    model = _assemble(config, spec, len(tokenizer), quantization_config)
     model.freeze_vision_towers()
     processor = MiniGeminiProcessor(
         tokenizer,
@@ -98,6 +84,39 @@ def build_from_parts(spec: ModelSpec, quantization_config=None):
         model_max_length=spec.max_length,
     )
     return model, processor
+
+
+def _assemble(config: MiniGeminiConfig, spec: ModelSpec, vocab_size: int, quantization_config=None):
+    """The MGM shell on the meta device (nothing random is computed for parts that get loaded), then the
+    pretrained LLM, LR tower and HR tower; only projector and mining are freshly initialised."""
+    from accelerate import init_empty_weights
+
+    pretrained_hr = bool(spec.hr_tower)
+    with init_empty_weights(include_buffers=False):
+        model = MiniGeminiForConditionalGeneration(config)
+    llm = AutoModelForCausalLM.from_pretrained(
+        spec.llm, attn_implementation=spec.attn_implementation, quantization_config=quantization_config
+    )
+    llm.resize_token_embeddings(vocab_size)  # room for the <image> placeholder
+    model.language_model = llm
+    model.config.text_config = llm.config
+    tower_cls = type(model.vision_tower.model)  # CLIPVisionModel / SiglipVisionModel / Dinov2Model
+    model.vision_tower.model = tower_cls.from_pretrained(spec.vision_tower, config=config.vision_config)
+    if model.aux_vision_tower is not None:
+        if pretrained_hr:
+            hr = AutoModel.from_pretrained(spec.hr_tower).state_dict()
+            mapped = {k.replace("encoder.stages.", "stages."): v for k, v in hr.items() if not k.startswith(("layernorm", "pooler"))}
+            missing, _ = model.aux_vision_tower.load_state_dict(mapped, strict=False, assign=True)
+            if missing:
+                raise ValueError(f"hr_tower {spec.hr_tower}: weights missing for {missing[:3]}; give a transformers ConvNext checkpoint.")
+        else:  # benchmarks: a random ConvNeXt built for real
+            model.aux_vision_tower = type(model.aux_vision_tower)(config.aux_vision_config, config.aux_drop_path_in_training)
+    for name in ("mining", "projector"):
+        module = getattr(model, name)
+        if module is not None:
+            module.to_empty(device="cpu")
+            model._init_weights(module)
+    return model
 
 
 def build_model_and_processor(spec: ModelSpec, quantization_config=None):
