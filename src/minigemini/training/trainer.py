@@ -129,7 +129,7 @@ def run_training(
         model = apply_lora(model, recipe.lora)
     set_trainable(model, recipe.stage, lora=recipe.lora.enabled)
     if t.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     model.train()
 
     dataset = build_dataset(recipe, processor, strict=strict)
