@@ -10,7 +10,7 @@ from minigemini.data.llava import BadRow
 from minigemini.training.cli import app
 from minigemini.training.tiny_data import write_tiny_dataset
 
-from conftest import tiny_recipe
+from tiny_recipes import tiny_recipe
 
 
 @pytest.fixture

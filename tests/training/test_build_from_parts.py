@@ -7,7 +7,7 @@ from minigemini.modeling import MiniGeminiForConditionalGeneration
 from minigemini.testing import build_tiny_tokenizer
 from minigemini.training import recipe_from_dict, run_training
 
-from conftest import tiny_recipe
+from tiny_recipes import tiny_recipe
 
 
 def _parts(root):

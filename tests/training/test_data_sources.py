@@ -5,7 +5,7 @@ import yaml
 from minigemini.training import recipe_from_dict, run_training
 from minigemini.training.data import BatchPlan
 
-from conftest import tiny_recipe
+from tiny_recipes import tiny_recipe
 
 
 def test_mixture_yaml_sets_the_epoch_size(tiny_data, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import tiny_recipe
+from tiny_recipes import tiny_recipe
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"

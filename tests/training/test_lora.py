@@ -11,7 +11,7 @@ from minigemini.training.cli import app
 from minigemini.training.lora import QLoRAUnavailable
 from minigemini.training.recipe import recipe_from_dict
 
-from conftest import tiny_recipe
+from tiny_recipes import tiny_recipe
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def test_official_numbers_are_mirrored():
 
 
 def test_overrides_parse_yaml_values(tiny_data):
-    from conftest import tiny_recipe
+    from tiny_recipes import tiny_recipe
 
     recipe = recipe_from_dict(tiny_recipe("align", tiny_data), ["train.lr=3e-4", "train.max_steps=5", "engine.kind=ddp"])
     assert (recipe.train.lr, recipe.train.max_steps, recipe.engine.kind) == (3e-4, 5, "ddp")
@@ -44,14 +44,14 @@ def test_overrides_parse_yaml_values(tiny_data):
     ],
 )
 def test_bad_recipes_fail_with_a_message_naming_the_fix(tiny_data, override, message):
-    from conftest import tiny_recipe
+    from tiny_recipes import tiny_recipe
 
     with pytest.raises(RecipeError, match=message):
         recipe_from_dict(tiny_recipe("align", tiny_data), [override])
 
 
 def test_model_needs_exactly_one_source(tiny_data):
-    from conftest import tiny_recipe
+    from tiny_recipes import tiny_recipe
 
     with pytest.raises(RecipeError, match="exactly one of"):
         recipe_from_dict(tiny_recipe("align", tiny_data), ["model.llm=lmsys/vicuna-7b-v1.5"])

@@ -9,7 +9,7 @@ from minigemini.training.checkpointing import latest_checkpoint
 from minigemini.training.engines import TorchEngine
 from minigemini.training.recipe import recipe_from_dict
 
-from conftest import tiny_recipe
+from tiny_recipes import tiny_recipe
 
 
 class Crash(Exception):

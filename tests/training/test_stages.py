@@ -11,7 +11,7 @@ from minigemini.training.build import build_model_and_processor
 from minigemini.training.recipe import recipe_from_dict
 from minigemini.training.stages import param_groups, set_trainable
 
-from conftest import tiny_recipe
+from tiny_recipes import tiny_recipe
 
 
 def _changed(before: dict, after: dict) -> set[str]:
