@@ -60,10 +60,16 @@ class PatchInfoMining(nn.Module):
         self.chunk_channels = chunk_channels
 
     # ---- keys and values --------------------------------------------------------------------------
-    def _hr_statistics(self, stages: list[torch.Tensor], size: int, halve: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-position mean and 1/std over the channels of the (virtual) concatenated map, fp32, [B, 1, S, S]."""
+    def _hr_statistics(
+        self, stages: list[torch.Tensor], size: int, halve: bool
+    ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Per-position channel statistics of the (virtual) concatenated map, fp32, [B, 1, S, S] each.
+
+        Returns each stage's resampled channel mean R_i(m_i), the overall mean mu and 1/std.
+        """
         total = sum(s.shape[1] for s in stages)
-        mean = sum(_resample(s.float().sum(1, keepdim=True), size, halve) for s in stages) / total
+        stage_means = [_resample(s.float().mean(1, keepdim=True), size, halve) for s in stages]
+        mean = sum(s.shape[1] * m for s, m in zip(stages, stage_means)) / total
         sq = torch.zeros_like(mean)
         for s in stages:
             for chunk in s.split(self.chunk_channels, dim=1):
@@ -71,7 +77,7 @@ class PatchInfoMining(nn.Module):
         eps = self.key_projector[0].eps
         if eps != self.value_projector[0].eps:
             raise ValueError("key and value LayerNorms must share eps to share statistics.")
-        return mean, torch.rsqrt(sq / total + eps)
+        return stage_means, mean, torch.rsqrt(sq / total + eps)
 
     def project_hr(self, stages: list[torch.Tensor], size: int, halve: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of the HR map at every position.
@@ -82,22 +88,28 @@ class PatchInfoMining(nn.Module):
         """
         if [s.shape[1] for s in stages] != self.hr_stage_dims:
             raise ValueError(f"HR stage widths {[s.shape[1] for s in stages]} != configured {self.hr_stage_dims}.")
-        mean, inv_std = self._hr_statistics(stages, size, halve)
+        stage_means, mean, inv_std = self._hr_statistics(stages, size, halve)
         (ln_k, lin_k), (ln_v, lin_v) = self.key_projector, self.value_projector
         # Fold the LayerNorm gains into the Linear weights, and stack K and V to project once.
         w = torch.cat([lin_k.weight * ln_k.weight, lin_v.weight * ln_v.weight], 0)  # [2D, C]
         compute_dtype = torch.float32 if w.dtype == torch.float16 else w.dtype  # fp16 activations can overflow
+        # Each stage is centred on its own per-position channel mean before projecting, so a large common
+        # offset never cancels catastrophically; the means come back exactly through a rank-n_stages term:
+        #   W (gamma * h) - mu W gamma = sum_i R_i(W_i gamma_i (s_i - m_i)) + sum_i (W_i gamma_i 1)(R_i(m_i) - mu)
         acc = None
-        start = 0
+        start, row_sums = 0, []
         for s in stages:
             c = s.shape[1]
-            proj = torch.einsum("dc,bchw->bdhw", w[:, start : start + c].to(compute_dtype), s.to(compute_dtype))
+            w_i = w[:, start : start + c]
             start += c
-            part = _resample(proj.float(), size, halve)
+            centred = s.to(compute_dtype) - s.to(compute_dtype).mean(1, keepdim=True)
+            part = _resample(torch.einsum("dc,bchw->bdhw", w_i.to(compute_dtype), centred).float(), size, halve)
             acc = part if acc is None else acc.add_(part)
-        w_gamma = w.float().sum(1)  # W @ gamma, [2D]
+            row_sums.append(w_i.float().sum(1))
+        offsets = torch.cat([m - mean for m in stage_means], dim=1)  # [B, n_stages, S, S]
+        acc.add_(torch.einsum("dn,bnhw->bdhw", torch.stack(row_sums, 1), offsets))
         bias = torch.cat([lin_k.weight @ ln_k.bias + lin_k.bias, lin_v.weight @ ln_v.bias + lin_v.bias]).float()
-        acc.sub_(mean * w_gamma.view(1, -1, 1, 1)).mul_(inv_std).add_(bias.view(1, -1, 1, 1))
+        acc.mul_(inv_std).add_(bias.view(1, -1, 1, 1))
         return acc.chunk(2, dim=1)
 
     # ---- attention --------------------------------------------------------------------------------
