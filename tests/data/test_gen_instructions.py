@@ -167,10 +167,13 @@ def test_killed_run_resumes_without_duplicating_or_losing_rows(llm, tmp_path):
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert llm.hang_reached.wait(120), "the builder never reached the hanging source"
+        progress = out.with_name("gen.json.progress.jsonl")
+        deadline = time.monotonic() + 30  # the c2 record may land just after the c3 request goes out
+        while time.monotonic() < deadline and (not progress.exists() or len(progress.read_text().splitlines()) < 3):
+            time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    progress = out.with_name("gen.json.progress.jsonl")
     assert [json.loads(line)["source_id"] for line in progress.read_text().splitlines()] == ["c0", "c1", "c2"]
     assert not out.exists()
     with progress.open("a") as f:
