@@ -9,7 +9,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from server import data_url, image_message, png_bytes, running_server
-from teach import teach_answer
+from minigemini.testing import teach_answer
 
 from minigemini.serving import ServerSettings
 
