@@ -170,11 +170,16 @@ class MiniGeminiProcessor:
     @classmethod
     def from_pretrained(cls, path: str | Path, **overrides) -> "MiniGeminiProcessor":
         """Our folder (with processor_config.json) or an official MGM checkpoint folder."""
-        path = Path(path)
+        from .checkpoints import local_checkpoint, official_processor
+
+        local = local_checkpoint(path)
+        if local is None:  # a hub id of our own format
+            from huggingface_hub import snapshot_download
+
+            local = Path(snapshot_download(str(path), allow_patterns=["*.json", "*.model", "*.txt"]))
+        path = local
         cfg_file = path / PROCESSOR_CONFIG
         if not cfg_file.exists():
-            from .checkpoints import official_processor
-
             return official_processor(path, **overrides)
         cfg = json.loads(cfg_file.read_text())
         cfg.update(overrides)

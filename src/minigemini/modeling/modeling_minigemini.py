@@ -78,12 +78,14 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
         For official folders, `lr_tower=`/`hr_tower=` override where the towers are read from when the
         checkpoint does not hold them, and `template=` overrides the inferred conversation template.
         """
-        from ..checkpoints import check_model_type, is_official_checkpoint, load_official_model
+        from ..checkpoints import check_model_type, is_official_checkpoint, load_official_model, local_checkpoint
 
-        check_model_type(pretrained_model_name_or_path)
-        if is_official_checkpoint(pretrained_model_name_or_path):
-            keep = ("lr_tower", "hr_tower", "template", "torch_dtype")
-            return load_official_model(pretrained_model_name_or_path, **{k: v for k, v in kwargs.items() if k in keep})
+        local = local_checkpoint(pretrained_model_name_or_path)
+        if local is not None:
+            check_model_type(local)
+            if is_official_checkpoint(local):
+                keep = ("lr_tower", "hr_tower", "template", "torch_dtype")
+                return load_official_model(local, **{k: v for k, v in kwargs.items() if k in keep})
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
 
     # ---- plumbing for transformers (resize, peft, generate) ---------------------------------------
