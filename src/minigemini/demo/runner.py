@@ -38,22 +38,24 @@ class DemoSettings:
 
     run_dir: Path = Path("runs/demo")
     seeds: tuple[int, ...] = (0, 1, 2)
-    n_train: int = 1500
-    n_test: int = 300
-    align_epochs: int = 2
-    instruct_epochs: int = 6
+    n_train: int = 600
+    n_test: int = 150
+    align_epochs: int = 1
+    instruct_epochs: int = 3
     batch_size: int = 16
     align_lr: float = 3e-3
     instruct_lr: float = 2e-3
     hd: bool = False
     retrain: bool = False
     fresh_questions: int = 4
+    honesty_samples: int = 360
     progress: bool = True
 
     @classmethod
     def quick(cls, **kw) -> "DemoSettings":
         """A smoke run for CI: one seed, a small dataset, short training."""
-        base = dict(seeds=(0,), n_train=96, n_test=24, align_epochs=1, instruct_epochs=1, fresh_questions=2)
+        base = dict(seeds=(0,), n_train=48, n_test=12, align_epochs=1, instruct_epochs=1, fresh_questions=2,
+                    honesty_samples=60, batch_size=8)
         base.update(kw)
         return cls(**base)
 
@@ -173,7 +175,7 @@ def run_demo(s: DemoSettings) -> dict:
         vocab = meta["answer_vocabulary"]
         chance = _chance(meta)
         if honesty is None:
-            honesty = honesty_check(data.root)
+            honesty = honesty_check(list(iter_samples(30_000 + seed, "test", s.honesty_samples)))
             console.print(format_report(honesty))
         for variant in variants:
             final = _train_variant(variant, seed, data, s, vocab)
