@@ -18,7 +18,7 @@ from ..data.synthetic import DatasetPaths, format_report, generate_dataset, hone
 from .evaluate import EvalResult, answer_questions, evaluate_split
 from .plots import plot_accuracy_bars, plot_loss_curves, plot_mining_attention
 
-console = Console()
+console = Console(width=max(Console().width, 110))
 
 
 @dataclass(frozen=True)
@@ -136,19 +136,16 @@ def _chance(meta: dict) -> dict[str, float]:
 
 
 def _table(results: dict[str, list[EvalResult]], chance: dict[str, float], seeds: tuple[int, ...]) -> Table:
-    tasks = list(results[next(iter(results))][0].per_task)
-    table = Table(title=f"Held-out accuracy, mean ± std over seeds {list(seeds)} (majority-class chance in the last row)")
-    table.add_column("model")
-    table.add_column("LLM visual tokens", justify="right")
-    table.add_column("accuracy", justify="right")
-    for t in tasks:
-        table.add_column(t, justify="right")
-    table.add_column("s / image", justify="right")
-    for name, runs in results.items():
-        def fmt(values):
-            mean = statistics.mean(values) * 100
-            return f"{mean:.1f} ± {statistics.stdev(values) * 100:.1f}" if len(values) > 1 else f"{mean:.1f}"
+    tasks = [t for t in results[next(iter(results))][0].per_task if t != "all"]
+    table = Table(title=f"Held-out accuracy (%), mean ± std over seeds {list(seeds)}; last row: majority-class chance")
+    for name in ("model", "visual tokens", "all", *tasks, "s/image"):
+        table.add_column(name, justify="left" if name == "model" else "right", no_wrap=True)
 
+    def fmt(values: list[float]) -> str:
+        mean = statistics.mean(values) * 100
+        return f"{mean:.1f} ± {statistics.stdev(values) * 100:.1f}" if len(values) > 1 else f"{mean:.1f}"
+
+    for name, runs in results.items():
         table.add_row(name, str(runs[0].visual_tokens), fmt([r.accuracy for r in runs]),
                       *[fmt([r.per_task[t] for r in runs]) for t in tasks],
                       f"{statistics.mean(r.seconds_per_image for r in runs):.3f}")
