@@ -16,45 +16,6 @@ app = typer.Typer(
 )
 console = Console()
 
-DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
-          "fp16": "float16", "float16": "float16"}
-
-
-def load_model(model: str, device: str = "cpu", dtype: str = "auto", load_4bit: bool = False, load_8bit: bool = False):
-    """Load (model, processor) from our folder / hub id / an official MGM folder; `tiny` builds a random tiny model."""
-    import torch
-
-    if load_4bit or load_8bit:
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise typer.BadParameter("--load-4bit/--load-8bit need bitsandbytes: pip install bitsandbytes") from None
-        if not torch.cuda.is_available():
-            raise typer.BadParameter("--load-4bit/--load-8bit need a CUDA GPU (bitsandbytes kernels); use --dtype bf16 on CPU.")
-    if dtype not in DTYPES:
-        raise typer.BadParameter(f"--dtype must be one of {', '.join(DTYPES)}")
-    torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else None
-    if model == "tiny":
-        from .testing import build_tiny_model_and_processor
-
-        m, p = build_tiny_model_and_processor()
-    else:
-        from .modeling import MiniGeminiForConditionalGeneration
-        from .processing import MiniGeminiProcessor
-
-        kwargs = {"torch_dtype": torch_dtype} if torch_dtype else {}
-        if load_4bit or load_8bit:
-            from transformers import BitsAndBytesConfig
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=load_4bit, load_in_8bit=load_8bit,
-                                                               bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True)
-        m = MiniGeminiForConditionalGeneration.from_pretrained(model, **kwargs)
-        p = MiniGeminiProcessor.from_pretrained(model)
-    if torch_dtype is not None:
-        m = m.to(torch_dtype)
-    return m.to(device).eval(), p
-
-
 @app.command()
 def chat(
     model: str = typer.Option(..., "--model", "-m", help="Our checkpoint folder, a hub id, an official MGM folder, or `tiny`."),
@@ -77,7 +38,12 @@ def chat(
     from .chat import ChatSession
     from .image_processing import ImageLoadError
 
-    m, p = load_model(model, device, dtype, load_4bit, load_8bit)
+    from .loading import load_model
+
+    try:
+        m, p = load_model(model, device, dtype, load_4bit, load_8bit)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
     bridge = None
     if gen:
         from .generation import GenerationBridge

@@ -17,22 +17,12 @@ from .schemas import ChatCompletionRequest
 from .settings import ServerSettings
 
 
-def load_model(path: str, device: str = "cpu", dtype: str | None = None):
-    """The model (eval mode, on `device`, in `dtype` such as "bfloat16") and processor saved in `path`."""
-    import torch
-
-    from ..modeling import MiniGeminiForConditionalGeneration
-    from ..processing import MiniGeminiProcessor
-
-    kwargs = {"dtype": getattr(torch, dtype)} if dtype else {}
-    model = MiniGeminiForConditionalGeneration.from_pretrained(path, **kwargs).to(device).eval()
-    return model, MiniGeminiProcessor.from_pretrained(path)
-
-
 def create_app(settings: ServerSettings, model=None, processor=None, ui: bool = False) -> FastAPI:
     """Build the app; the model is loaded from `settings.model` unless given. The worker stops
     (after finishing every queued request) when the app shuts down."""
     if model is None or processor is None:
+        from ..loading import load_model
+
         model, processor = load_model(settings.model, settings.device, settings.dtype)
     engine = Engine(model, processor, max_batch_size=settings.max_batch_size, batch_window_ms=settings.batch_window_ms, max_queue=settings.max_queue)
     service = ChatService(settings, model, processor, engine)
