@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from minigemini.data.synthetic import iter_samples
-from minigemini.demo.runner import Variant, model_spec
+from minigemini.demo.runner import DemoSettings, Variant, model_spec
 from minigemini.training.build import build_tiny
 from minigemini.training.recipe import ModelSpec
 
@@ -26,13 +26,15 @@ def main() -> None:
     parser.add_argument("--pool", choices=("max", "mean"), default="max")
     args = parser.parse_args()
     torch.manual_seed(0)
-    samples = list(iter_samples(5, "train", args.n, tasks=("texture",)))
+    geometry = DemoSettings()
+    samples = list(iter_samples(5, "train", args.n, tasks=("texture",), hr_size=geometry.hr_size,
+                                lr_size=geometry.lr_size))
     labels = sorted({s.answer for s in samples})
     y = torch.tensor([labels.index(s.answer) for s in samples])
     n_fit = int(args.n * 0.78)
     print(f"texture task: {len(labels)} classes, {n_fit} fit / {args.n - n_fit} held out, pool={args.pool}")
     for mining in (True, False):
-        spec = ModelSpec(**model_spec(Variant("probe", mining), 0, labels))
+        spec = ModelSpec(**model_spec(Variant("probe", mining), 0, labels, geometry.lr_size, geometry.hr_size))
         model, processor = build_tiny(spec)
         model.eval()
         inputs = processor.image_processor([Image.fromarray(s.image) for s in samples])

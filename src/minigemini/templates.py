@@ -29,11 +29,16 @@ class Turn:
 
 @dataclass(frozen=True)
 class ReplySpan:
-    """Character spans of one assistant turn: the reply is [start, end); training covers [start, turn_end)."""
+    """Character spans of one assistant turn: the reply is [start, end); training covers [start, turn_end).
+
+    `prompt_end` is where the generation prompt stops: text in [prompt_end, start) (e.g. the space of
+    "ASSISTANT: " after the "ASSISTANT:" prompt) is the model's to write at inference time.
+    """
 
     start: int
     end: int
     turn_end: int
+    prompt_end: int
 
 
 @dataclass(frozen=True)
@@ -136,12 +141,14 @@ class ConversationTemplate:
                 text = turn.text if self.keep_user_text else ""
                 out += prefix + self.image_prefix * turn.num_images + text + self.user_suffix
             else:
+                opened = len(out)
                 out += self.assistant_prefix
                 start = len(out)
                 out += turn.text
                 end = len(out)
                 out += self.assistant_suffix
-                replies.append(ReplySpan(start, end, len(out)))
+                prompted = self.assistant_prefix.startswith(self.generation_prompt)
+                replies.append(ReplySpan(start, end, len(out), opened + len(self.generation_prompt) if prompted else start))
         if add_generation_prompt and body and body[-1].role == "user":
             out += self.generation_prompt
         return RenderedConversation(out, tuple(replies))
@@ -286,7 +293,7 @@ class TokenizerChatTemplate:
             start = upto.find(turn.text, len(before))
             if start < 0 or upto[len(before):start].strip():
                 raise ValueError(f"reply {turn.text[:40]!r} not found after its generation prompt in the chat template output")
-            replies.append(ReplySpan(start, start + len(turn.text), len(upto)))
+            replies.append(ReplySpan(start, start + len(turn.text), len(upto), len(before)))
         return RenderedConversation(full, tuple(replies))
 
 

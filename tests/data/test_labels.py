@@ -151,3 +151,21 @@ def test_truncation_that_leaves_nothing_to_train_is_an_error(tokenizer_for):
     with pytest.raises(LabelMaskingError) as err:
         tokenize_conversation(TWO_TURNS, get_template("vicuna_v1"), tok, tokens_per_image=50, image_token_id=0, max_length=40)
     assert err.value.reason == "truncated_away"
+
+
+@pytest.mark.parametrize("name", ["mistral_instruct", "vicuna_v1"])
+def test_a_space_the_tokenizer_splits_off_before_the_reply_is_trained_because_the_model_must_write_it(name):
+    from minigemini.testing import build_tiny_tokenizer
+
+    tok = build_tiny_tokenizer(corpus=["zzq"] * 20)  # "zzq" is one token, " zzq" is " " + "zzq"
+    assert tok.tokenize(" zzq") == ["Ġ", "zzq"]
+    template = get_template(name)
+    question = [{"from": "human", "value": "Name it."}]
+    conversation = question + [{"from": "gpt", "value": "zzq"}]
+    out = tokenize_conversation(conversation, template, tok, tokens_per_image=1, image_token_id=0)
+    # Reference: after the generation prompt, every token is the model's to write, so every one is trained.
+    prompt = tokenize_with_image_markers(template.render(as_messages(question)), tok).ids
+    assert out.input_ids[: len(prompt)] == prompt
+    assert all(lab == IGNORE_INDEX for lab in out.labels[: len(prompt)])
+    assert out.labels[len(prompt) :] == out.input_ids[len(prompt) :]
+    assert tok.convert_ids_to_tokens(out.input_ids[len(prompt)]) == "Ġ"

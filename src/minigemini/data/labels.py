@@ -3,7 +3,9 @@
 The prompt is tokenized exactly like the official code (`tokenize_with_image_markers`); a token is
 trainable when its span, leading whitespace aside, lies inside a reply plus the template's
 assistant suffix (e.g. `</s>`, `<end_of_turn>\\n<eos>`, `<|eot_id|>`, ` </s>`, `<|im_end|>`, or the
-plain template's `\\n`). Instead of the official whole-sample masking on a length mismatch, a
+plain template's `\\n`). A whitespace-only token between the generation prompt and the reply (the
+space of "[/INST] 42" when a tokenizer splits it off) is trainable too: at inference the model
+must write it, so it must learn to. Instead of the official whole-sample masking on a length mismatch, a
 sample that cannot be masked exactly raises `LabelMaskingError`, for the dataset to count.
 
 Truncation never splits an image: when `max_length` falls inside a placeholder run, the cut moves
@@ -67,6 +69,8 @@ def _mask(text: str, ids: list[int], offsets: list[tuple[int, int]], regions: Se
         core = _core_start(text, a, b)
         for r in regions:
             if r.start <= core and b <= r.turn_end:
+                labels[k] = tok
+            elif r.prompt_end <= a and b <= r.start and not text[a:b].strip():
                 labels[k] = tok
             elif core < r.turn_end and b > r.start:
                 raise LabelMaskingError(

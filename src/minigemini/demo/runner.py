@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import shutil
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,15 +41,18 @@ class DemoSettings:
 
     run_dir: Path = Path("runs/demo")
     seeds: tuple[int, ...] = (0, 1, 2)
-    n_train: int = 600
+    n_train: int = 1200
     n_test: int = 150
+    lr_size: int = 48  # LR view side: 6 x 6 = 36 visual tokens of 8 px
+    hr_size: int = 192  # HR view side (4x): the textures' 2-px period survives only here
     align_epochs: int = 1
-    instruct_epochs: int = 3
+    instruct_epochs: int = 8
     batch_size: int = 16
     align_lr: float = 3e-3
     instruct_lr: float = 2e-3
     hd: bool = False
     retrain: bool = False
+    workers: int = 2  # trainings run side by side, each on cpu_count // workers threads
     fresh_questions: int = 4
     honesty_samples: int = 360
     progress: bool = True
@@ -60,8 +66,8 @@ class DemoSettings:
         return cls(**base)
 
 
-def model_spec(variant: Variant, seed: int, vocabulary: list[str]) -> dict:
-    """The tiny MGM the demo trains: CLIP-style ViT at 64 px (8 px patches, 64 tokens), ConvNeXt at 256 px."""
+def model_spec(variant: Variant, seed: int, vocabulary: list[str], lr_size: int = 48, hr_size: int = 192) -> dict:
+    """The tiny MGM the demo trains: a CLIP-style ViT on the LR view (8 px patches), ConvNeXt on the HR view."""
     grid = 2 if variant.hd else 1
     return {
         "tiny": {
@@ -71,10 +77,10 @@ def model_spec(variant: Variant, seed: int, vocabulary: list[str]) -> dict:
             "hd": False,
             "image_grid": grid,
             "image_global": variant.hd,
-            "aux_image_size": 256 * grid,
+            "aux_image_size": hr_size * grid,
             "template": "mistral_instruct",
             "tokenizer_corpus": vocabulary * 8,
-            "vision_config": {"image_size": 64, "patch_size": 8, "hidden_size": 64, "intermediate_size": 128,
+            "vision_config": {"image_size": lr_size, "patch_size": 8, "hidden_size": 64, "intermediate_size": 128,
                               "num_hidden_layers": 2, "num_attention_heads": 2},
             "aux_vision_config": {"hidden_sizes": [16, 32, 48, 64], "depths": [1, 1, 1, 1], "drop_path_rate": 0.0},
             "text_config": {"hidden_size": 96, "intermediate_size": 192, "num_hidden_layers": 2,
@@ -86,7 +92,7 @@ def model_spec(variant: Variant, seed: int, vocabulary: list[str]) -> dict:
 
 def _recipe(stage: str, variant: Variant, seed: int, data: DatasetPaths, s: DemoSettings, vocab: list[str],
             adapter: Path | None = None) -> dict:
-    model = model_spec(variant, seed, vocab)
+    model = model_spec(variant, seed, vocab, s.lr_size, s.hr_size)
     if adapter is not None:
         model["adapter"] = str(adapter)
     return {
@@ -103,22 +109,85 @@ def _recipe(stage: str, variant: Variant, seed: int, data: DatasetPaths, s: Demo
     }
 
 
+def _variant_dir(s: DemoSettings, seed: int, variant: Variant) -> Path:
+    return s.run_dir / f"seed{seed}" / variant.name.split(" ")[0].lower()
+
+
 def _train_variant(variant: Variant, seed: int, data: DatasetPaths, s: DemoSettings, vocab: list[str]) -> Path:
     """Both stages through `run_training`; returns the instruct run's final folder (cached unless retrain)."""
     from ..training import run_training
 
-    root = s.run_dir / f"seed{seed}" / variant.name.split(" ")[0].lower()
+    root = _variant_dir(s, seed, variant)
     final = root / "instruct" / "final"
     if (final / "config.json").exists() and not s.retrain:
-        console.print(f"  [dim]cached[/] {variant.name} (seed {seed}): {final}")
         return final
     if root.exists():
         shutil.rmtree(root)
-    console.print(f"  training {variant.name} (seed {seed}) ...")
-    align = run_training(_recipe("align", variant, seed, data, s, vocab), root / "align", progress=s.progress)
+    align = run_training(_recipe("align", variant, seed, data, s, vocab), root / "align", progress=False)
     run_training(_recipe("instruct", variant, seed, data, s, vocab, adapter=align.adapter_path), root / "instruct",
-                 progress=s.progress)
+                 progress=False)
     return final
+
+
+def _job(variant: Variant, seed: int, s: DemoSettings, vocab: list[str], threads: int) -> tuple[EvalResult, bool, float]:
+    """Worker process: train (or reuse) one variant for one seed and score it on that seed's test split."""
+    import torch
+
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    data = DatasetPaths.of(s.run_dir / "data" / f"seed{seed}")
+    cached = (_variant_dir(s, seed, variant) / "instruct" / "final" / "config.json").exists() and not s.retrain
+    final = _train_variant(variant, seed, data, s, vocab)
+    model, processor = _load(final)
+    res = evaluate_split(model, processor, data.test, data.image_folder, batch_size=32)
+    (final.parent.parent / "predictions.json").write_text(json.dumps(res.predictions, indent=1))
+    res.per_task["all"] = res.accuracy
+    return res, cached, time.perf_counter() - start
+
+
+def _steps_done(root: Path) -> int:
+    """Optimizer steps logged so far by both stages of a running training (their metrics.jsonl files)."""
+    done = 0
+    for stage in ("align", "instruct"):
+        log = root / stage / "metrics.jsonl"
+        if log.exists():
+            done += sum(1 for line in log.read_text().splitlines() if '"loss"' in line)
+    return done
+
+
+def _train_all(s: DemoSettings, variants: tuple[Variant, ...], vocab: dict[int, list[str]]) -> dict[str, list[EvalResult]]:
+    """Every (variant, seed) in `s.workers` processes side by side, with one progress bar per training."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    threads = max(1, (os.cpu_count() or 1) // s.workers)
+    per_epoch = -(-s.n_train // s.batch_size)
+    total = per_epoch * (s.align_epochs + s.instruct_epochs)
+    jobs = sorted(((v, seed) for seed in s.seeds for v in variants), key=lambda j: not j[0].mining)  # longest first
+    out: dict[tuple[str, int], EvalResult] = {}
+    context = multiprocessing.get_context("spawn")  # no forked OpenMP pools
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with ProcessPoolExecutor(s.workers, mp_context=context) as pool, Progress(
+        *columns, console=console, disable=not s.progress
+    ) as bars:
+        futures = {pool.submit(_job, v, seed, s, vocab[seed], threads): (v, seed) for v, seed in jobs}
+        ids = {key: bars.add_task(f"{key[0].name} (seed {key[1]})", total=total) for key in futures.values()}
+        pending = set(futures)
+        while pending:
+            for future in list(pending):
+                if future.done():
+                    pending.discard(future)
+                    variant, seed = futures[future]
+                    res, cached, seconds = future.result()
+                    out[variant.name, seed] = res
+                    bars.update(ids[variant, seed], completed=total)
+                    how = "cached" if cached else f"trained in {seconds:.0f} s"
+                    bars.console.print(f"  {variant.name} (seed {seed}): {how}; held-out accuracy "
+                                       f"{res.accuracy * 100:.1f}% ({res.n} questions)")
+            for variant, seed in (futures[f] for f in pending):
+                bars.update(ids[variant, seed], completed=min(_steps_done(_variant_dir(s, seed, variant)), total))
+            if pending:
+                time.sleep(1.0)
+    return {v.name: [out[v.name, seed] for seed in s.seeds] for v in variants}
 
 
 def _load(final: Path):
@@ -153,37 +222,54 @@ def _table(results: dict[str, list[EvalResult]], chance: dict[str, float], seeds
     return table
 
 
+_NOT_CACHED = ("run_dir", "seeds", "hd", "retrain", "workers", "fresh_questions", "honesty_samples", "progress")
+"""Settings that do not change the data or the trained models."""
+
+
+def _check_cache(s: DemoSettings) -> None:
+    """Retrain (s.retrain = True) when the cached run was made with settings that shape data or models."""
+    record = s.run_dir / "settings.json"
+    wanted = {k: v for k, v in asdict(s).items() if k not in _NOT_CACHED}
+    if record.exists() and not s.retrain:
+        cached = json.loads(record.read_text())
+        changed = sorted(k for k in wanted if cached.get(k) != wanted[k])
+        if changed:
+            console.print(f"[yellow]{record} differs in {', '.join(changed)}: regenerating data and retraining.[/]")
+            s.retrain = True
+    elif not record.exists() and any(s.run_dir.glob("seed*")):
+        console.print(f"[yellow]{s.run_dir} has models but no settings.json: regenerating data and retraining.[/]")
+        s.retrain = True
+    record.write_text(json.dumps(wanted, indent=1))
+
+
 def run_demo(s: DemoSettings) -> dict:
     """Run every step; returns the summary that is also written to RUN_DIR/results.json."""
     started = time.perf_counter()
     s.run_dir.mkdir(parents=True, exist_ok=True)
     variants = VARIANTS + ((HD_VARIANT,) if s.hd else ())
-    results: dict[str, list[EvalResult]] = {v.name: [] for v in variants}
     curves: dict[str, Path] = {}
     chance: dict[str, float] = {}
-    honesty = None
+    vocab: dict[int, list[str]] = {}
+    _check_cache(s)
     for seed in s.seeds:
-        console.rule(f"seed {seed}")
         data = DatasetPaths.of(s.run_dir / "data" / f"seed{seed}")
         if not data.meta.exists() or s.retrain:
-            console.print(f"  generating {s.n_train} train + {s.n_test} test images -> {data.root}")
-            generate_dataset(data.root, seed=seed, n_train=s.n_train, n_test=s.n_test)
+            console.print(f"seed {seed}: generating {s.n_train} train + {s.n_test} test images -> {data.root}")
+            generate_dataset(data.root, seed=seed, n_train=s.n_train, n_test=s.n_test, hr_size=s.hr_size,
+                             lr_size=s.lr_size)
         meta = json.loads(data.meta.read_text())
-        vocab = meta["answer_vocabulary"]
+        vocab[seed] = meta["answer_vocabulary"]
         chance = _chance(meta)
-        if honesty is None:
-            honesty = honesty_check(list(iter_samples(30_000 + seed, "test", s.honesty_samples)))
-            console.print(format_report(honesty))
-        for variant in variants:
-            final = _train_variant(variant, seed, data, s, vocab)
+    console.rule("honesty check: one simple classifier on each view of fresh images")
+    honesty = honesty_check(list(iter_samples(30_000 + s.seeds[0], "test", s.honesty_samples, hr_size=s.hr_size,
+                                              lr_size=s.lr_size)), lr_size=s.lr_size)
+    console.print(format_report(honesty))
+    console.rule(f"training {len(variants)} variants x {len(s.seeds)} seeds, {s.workers} at a time")
+    results = _train_all(s, variants, vocab)
+    for variant in variants:
+        for seed in s.seeds:
             for stage in ("align", "instruct"):
-                curves[f"{stage}:{variant.name} s{seed}"] = final.parent.parent / stage / "metrics.jsonl"
-            model, processor = _load(final)
-            res = evaluate_split(model, processor, data.test, data.image_folder, batch_size=32, progress=s.progress)
-            (final.parent.parent / "predictions.json").write_text(json.dumps(res.predictions, indent=1))
-            console.print(f"  {variant.name}: accuracy {res.accuracy * 100:.1f}% ({res.n} questions)")
-            res.per_task["all"] = res.accuracy
-            results[variant.name].append(res)
+                curves[f"{stage}:{variant.name} s{seed}"] = _variant_dir(s, seed, variant) / stage / "metrics.jsonl"
 
     console.rule("results")
     console.print(_table(results, chance, s.seeds))
@@ -222,7 +308,8 @@ def run_demo(s: DemoSettings) -> dict:
 
 def _attention_figure(model, processor, s: DemoSettings) -> Path:
     """Mining attention over a fresh test-like image with a framed texture patch."""
-    sample = next(iter(iter_samples(10_000 + s.seeds[0], "test", 1, tasks=("texture",))))
+    sample = next(iter(iter_samples(10_000 + s.seeds[0], "test", 1, tasks=("texture",), hr_size=s.hr_size,
+                                    lr_size=s.lr_size)))
     inputs = processor(text="<image>", images=[Image.fromarray(sample.image)])
     attention = model.mining_attention(inputs["pixel_values"], inputs["pixel_values_aux"])[0, 0]
     return plot_mining_attention(sample.image, attention, s.run_dir / "mining_attention.png",
@@ -233,7 +320,7 @@ def _fresh_questions(model, processor, s: DemoSettings) -> list[dict]:
     """Answer questions about newly generated images (never seen in training or test)."""
     folder = s.run_dir / "fresh"
     folder.mkdir(exist_ok=True)
-    samples = list(iter_samples(20_000 + s.seeds[0], "test", s.fresh_questions))
+    samples = list(iter_samples(20_000 + s.seeds[0], "test", s.fresh_questions, hr_size=s.hr_size, lr_size=s.lr_size))
     items, rows = [], []
     for i, sample in enumerate(samples):
         path = folder / f"fresh_{i}.png"
