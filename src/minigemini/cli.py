@@ -107,6 +107,7 @@ def demo(
     retrain: bool = typer.Option(False, "--retrain", help="Regenerate data and retrain instead of reusing the cache."),
     n_train: int | None = typer.Option(None, help="Training images per seed."),
     n_test: int | None = typer.Option(None, help="Held-out test images per seed."),
+    workers: int = typer.Option(2, help="Trainings run side by side (each on cores / workers threads)."),
 ):
     """Offline demo: train an LR-only baseline and MGM on a fine-detail task, compare them, save plots.
 
@@ -115,7 +116,7 @@ def demo(
     """
     from .demo import DemoSettings, run_demo
 
-    kw = {"run_dir": run_dir, "hd": hd, "retrain": retrain,
+    kw = {"run_dir": run_dir, "hd": hd, "retrain": retrain, "workers": workers,
           "seeds": tuple(int(x) for x in seeds.split(",") if x.strip())}
     if n_train is not None:
         kw["n_train"] = n_train

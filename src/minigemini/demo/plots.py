@@ -26,19 +26,23 @@ def read_losses(metrics_jsonl: Path) -> tuple[list[int], list[float]]:
 
 
 def plot_loss_curves(curves: dict[str, Path], out: Path) -> Path:
-    """curves: label -> metrics.jsonl. One panel per stage (label prefix before ':')."""
+    """curves: "stage:variant sSEED" -> metrics.jsonl. One panel per stage, log loss; one colour per variant."""
     stages = sorted({label.split(":")[0] for label in curves})
+    variants = list(dict.fromkeys(label.split(":", 1)[1].rsplit(" s", 1)[0] for label in curves))
+    colours = {v: f"C{i}" for i, v in enumerate(variants)}
     fig, axes = plt.subplots(1, len(stages), figsize=(5.5 * len(stages), 3.8), squeeze=False)
     for ax, stage in zip(axes[0], stages):
-        for label, path in sorted(curves.items()):
+        for label, path in curves.items():
             if label.split(":")[0] != stage:
                 continue
+            name = label.split(":", 1)[1]
             steps, losses = read_losses(path)
-            ax.plot(steps, losses, label=label.split(":", 1)[1], alpha=0.85)
+            ax.plot(steps, losses, color=colours[name.rsplit(" s", 1)[0]], alpha=0.7, lw=1, label=name)
         ax.set_title(f"stage {stage}")
         ax.set_xlabel("optimizer step")
-        ax.set_ylabel("loss")
-        ax.grid(alpha=0.3)
+        ax.set_ylabel("loss (log scale)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
@@ -64,7 +68,7 @@ def plot_accuracy_bars(results: dict[str, list[dict[str, float]]], chance: dict[
     ax.set_xticks(x, tasks)
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title("held-out accuracy (dashed: chance)")
+    ax.set_title("held-out accuracy: mean over seeds, whiskers min..max (dashed: chance)")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

@@ -46,7 +46,7 @@ class DemoSettings:
     lr_size: int = 48  # LR view side: 6 x 6 = 36 visual tokens of 8 px
     hr_size: int = 192  # HR view side (4x): the textures' 2-px period survives only here
     align_epochs: int = 1
-    instruct_epochs: int = 8
+    instruct_epochs: int = 6
     batch_size: int = 16
     align_lr: float = 3e-3
     instruct_lr: float = 2e-3

@@ -63,7 +63,7 @@ class _Resample(torch.autograd.Function):
 
 def _resample(x: torch.Tensor, size: int, halve: bool) -> torch.Tensor:
     """[B, C, s, s] -> [B, C, S, S] channels-last: official bilinear resampling, with a fast backward."""
-    if x.requires_grad and torch.is_grad_enabled():
+    if x.requires_grad and torch.is_grad_enabled() and (halve or x.shape[-1] != size):
         return _Resample.apply(x, size, halve)
     return _interpolate(x, size, halve)
 

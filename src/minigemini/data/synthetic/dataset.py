@@ -13,10 +13,10 @@ from PIL import Image
 
 from minigemini.constants import IMAGE_TOKEN
 
-from .render import FRAME_CELLS, KINDS, PATCH_CELLS, scale_factor
+from .render import FRAME_CELLS, KINDS, patch_cells, scale_factor
 from .tasks import CAPTION_PROMPTS, QUESTIONS, TASKS, Sample, answers, iter_samples
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ def generate_dataset(
         "n_test": n_test,
         "hr_size": hr_size,
         "lr_size": lr_size,
-        "patch_px": PATCH_CELLS * hr_size // lr_size,
+        "patch_px": {t: patch_cells(t, lr_size) * hr_size // lr_size for t in tasks},
         "frame_px": FRAME_CELLS * hr_size // lr_size,
         "tasks": list(tasks),
         "kinds": list(kinds),

@@ -21,9 +21,6 @@ from minigemini.constants import CLIP_MEAN, CLIP_STD
 KINDS = ("checkerboard", "vertical stripes", "horizontal stripes", "dots", "grid", "plain")
 """Texture kinds. Period-2 ones average to `mid` on any 2x2 block; dots and grid lines sit only on unsampled pixels."""
 
-PATCH_CELLS = 8
-"""Patch interior side in LR pixels: 32 HR px at f=4, the region one LR ViT token (patch 8) covers."""
-
 FRAME_CELLS = 1
 """Width of the white frame around each patch, in LR pixels (visible to both views)."""
 
@@ -57,13 +54,27 @@ class Layout:
     factor: int
 
 
+MIN_LR_SIZE = 40
+"""Smallest LR side whose 4x4 count grid still holds framed patches of 8 LR px (one ViT token) each."""
+
+
+def patch_cells(task: str, lr_size: int) -> int:
+    """Patch interior side in LR pixels: a third of the image for one patch anywhere (texture) or one per
+    quadrant (quadrant); what fits a 4x4 grid cell for count. Always a whole ViT token (8 cells) or more."""
+    if task in ("texture", "quadrant"):
+        return lr_size // 3
+    if task == "count":
+        return lr_size // 4 - 2 * FRAME_CELLS
+    raise ValueError(f"unknown task {task!r}")
+
+
 def scale_factor(hr_size: int, lr_size: int) -> int:
     """f = hr_size / lr_size; must be an even integer >= 4 for the sampled/unsampled pixel split to exist."""
     f, rem = divmod(hr_size, lr_size)
     if rem or f < 4 or f % 2:
         raise ValueError(f"hr_size / lr_size must be an even integer >= 4, got {hr_size} / {lr_size}")
-    if lr_size < 4 * (PATCH_CELLS + 2 * FRAME_CELLS):
-        raise ValueError(f"lr_size must be >= {4 * (PATCH_CELLS + 2 * FRAME_CELLS)} to fit a 4x4 grid of patches")
+    if lr_size < MIN_LR_SIZE:
+        raise ValueError(f"lr_size must be >= {MIN_LR_SIZE} to fit a 4x4 grid of framed patches, got {lr_size}")
     return f
 
 
@@ -108,9 +119,9 @@ def _clutter(rng: np.random.Generator, hr_size: int) -> np.ndarray:
     return img
 
 
-def _patch_cells(rng: np.random.Generator, task: str, lr_size: int) -> list[tuple[int, int]]:
+def _patch_corners(rng: np.random.Generator, task: str, lr_size: int) -> list[tuple[int, int]]:
     """Interior top-left corners in LR px: 1 anywhere (texture), 1 per quadrant (quadrant), 4 in a 4x4 grid (count)."""
-    box = PATCH_CELLS + 2 * FRAME_CELLS
+    box = patch_cells(task, lr_size) + 2 * FRAME_CELLS
 
     def place(y0: int, x0: int, span: int) -> tuple[int, int]:
         dy, dx = rng.integers(0, span - box + 1, size=2)
@@ -132,10 +143,11 @@ def sample_layout(rng: np.random.Generator, task: str, hr_size: int, lr_size: in
     f = scale_factor(hr_size, lr_size)
     img = _clutter(rng, hr_size)
     patches = []
-    for cy, cx in _patch_cells(rng, task, lr_size):
+    cells = patch_cells(task, lr_size)
+    for cy, cx in _patch_corners(rng, task, lr_size):
         delta = int(rng.integers(40, 65))
         mid = tuple(int(v) for v in rng.integers(delta, 256 - delta, size=3))
-        patch = Patch(cy * f, cx * f, PATCH_CELLS * f, mid, delta)
+        patch = Patch(cy * f, cx * f, cells * f, mid, delta)
         w = FRAME_CELLS * f
         img[patch.top - w : patch.top + patch.size + w, patch.left - w : patch.left + patch.size + w] = FRAME_COLOR
         patches.append(patch)
