@@ -56,13 +56,14 @@ def test_a_sample_does_not_depend_on_how_many_are_generated():
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_lr_view_of_a_layout_is_the_same_whatever_the_textures(task):
+@pytest.mark.parametrize(("hr_size", "lr_size"), [(256, 64), (192, 48)])  # the second is the demo's geometry
+def test_lr_view_of_a_layout_is_the_same_whatever_the_textures(task, hr_size, lr_size):
     rng = np.random.default_rng(0)
-    layout = sample_layout(rng, task, 256, 64)
+    layout = sample_layout(rng, task, hr_size, lr_size)
     n = len(layout.patches)
     assignments = [[k] * n for k in KINDS] + [list(rng.choice(KINDS, size=n)) for _ in range(4)]
-    hr, lr = model_views(np.stack([render(layout, a) for a in assignments]), 64)
-    assert lr.shape == (len(assignments), 3, 64, 64)
+    hr, lr = model_views(np.stack([render(layout, a) for a in assignments]), lr_size)
+    assert lr.shape == (len(assignments), 3, lr_size, lr_size)
     assert (lr - lr[:1]).abs().max() < 1e-5  # float rounding only
     hr_gap = (hr[:, None] - hr[None]).abs().amax((2, 3, 4))
     for i, j in product(range(len(KINDS)), repeat=2):  # the HR view tells every pair of kinds apart (contrast >= 40/255)
@@ -112,3 +113,25 @@ def test_answers_are_balanced_and_listed_in_meta(dataset):
 def test_rejects_scales_where_the_lr_view_could_see_the_textures(tmp_path):
     with pytest.raises(ValueError):
         generate_dataset(tmp_path, seed=0, n_train=1, n_test=1, hr_size=128, lr_size=64)
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_patches_fit_their_region_and_cover_at_least_one_whole_lr_token(task):
+    """texture: one patch anywhere; quadrant: one inside each quadrant; count: each inside its own 4x4 grid cell."""
+    from minigemini.data.synthetic.render import FRAME_CELLS, patch_cells
+
+    hr_size, lr_size = 192, 48
+    f, cells = hr_size // lr_size, patch_cells(task, lr_size)
+    assert cells >= 8  # the ViT's 8-px token fits inside
+    for seed in range(20):
+        layout = sample_layout(np.random.default_rng(seed), task, hr_size, lr_size)
+        boxes = [(p.top - FRAME_CELLS * f, p.left - FRAME_CELLS * f, p.size + 2 * FRAME_CELLS * f) for p in layout.patches]
+        assert all(p.size == cells * f for p in layout.patches)
+        region = {"texture": hr_size, "quadrant": hr_size // 2, "count": hr_size // 4}[task]
+        cells_used = set()
+        for top, left, side in boxes:
+            assert 0 <= top and 0 <= left and top + side <= hr_size and left + side <= hr_size
+            cell = (top // region, left // region)
+            assert ((top + side - 1) // region, (left + side - 1) // region) == cell  # never crosses its region
+            cells_used.add(cell)
+        assert len(cells_used) == len(boxes)

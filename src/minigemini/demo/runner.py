@@ -47,7 +47,7 @@ class DemoSettings:
     hr_size: int = 192  # HR view side (4x): the textures' 2-px period survives only here
     align_epochs: int = 1
     instruct_epochs: int = 6
-    batch_size: int = 16
+    batch_size: int = 8
     align_lr: float = 3e-3
     instruct_lr: float = 2e-3
     hd: bool = False
