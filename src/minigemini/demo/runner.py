@@ -113,20 +113,21 @@ def _variant_dir(s: DemoSettings, seed: int, variant: Variant) -> Path:
     return s.run_dir / f"seed{seed}" / variant.name.split(" ")[0].lower()
 
 
-def _train_variant(variant: Variant, seed: int, data: DatasetPaths, s: DemoSettings, vocab: list[str]) -> Path:
-    """Both stages through `run_training`; returns the instruct run's final folder (cached unless retrain)."""
+def _train_variant(variant: Variant, seed: int, data: DatasetPaths, s: DemoSettings,
+                   vocab: list[str]) -> tuple[Path, bool]:
+    """Both stages through `run_training`: (the instruct run's final folder, whether it was reused from the cache)."""
     from ..training import run_training
 
     root = _variant_dir(s, seed, variant)
     final = root / "instruct" / "final"
     if (final / "config.json").exists() and not s.retrain:
-        return final
+        return final, True
     if root.exists():
         shutil.rmtree(root)
     align = run_training(_recipe("align", variant, seed, data, s, vocab), root / "align", progress=False)
     run_training(_recipe("instruct", variant, seed, data, s, vocab, adapter=align.adapter_path), root / "instruct",
                  progress=False)
-    return final
+    return final, False
 
 
 def _job(variant: Variant, seed: int, s: DemoSettings, vocab: list[str], threads: int) -> tuple[EvalResult, bool, float]:
@@ -136,8 +137,7 @@ def _job(variant: Variant, seed: int, s: DemoSettings, vocab: list[str], threads
     torch.set_num_threads(threads)
     start = time.perf_counter()
     data = DatasetPaths.of(s.run_dir / "data" / f"seed{seed}")
-    cached = (_variant_dir(s, seed, variant) / "instruct" / "final" / "config.json").exists() and not s.retrain
-    final = _train_variant(variant, seed, data, s, vocab)
+    final, cached = _train_variant(variant, seed, data, s, vocab)
     model, processor = _load(final)
     res = evaluate_split(model, processor, data.test, data.image_folder, batch_size=32)
     (final.parent.parent / "predictions.json").write_text(json.dumps(res.predictions, indent=1))
