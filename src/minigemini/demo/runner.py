@@ -9,7 +9,7 @@ import os
 import shutil
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -173,20 +173,17 @@ def _train_all(s: DemoSettings, variants: tuple[Variant, ...], vocab: dict[int, 
         ids = {key: bars.add_task(f"{key[0].name} (seed {key[1]})", total=total) for key in futures.values()}
         pending = set(futures)
         while pending:
-            for future in list(pending):
-                if future.done():
-                    pending.discard(future)
-                    variant, seed = futures[future]
-                    res, cached, seconds = future.result()
-                    out[variant.name, seed] = res
-                    bars.update(ids[variant, seed], completed=total)
-                    how = "cached" if cached else f"trained in {seconds:.0f} s"
-                    bars.console.print(f"  {variant.name} (seed {seed}): {how}; held-out accuracy "
-                                       f"{res.accuracy * 100:.1f}% ({res.n} questions)")
+            done, pending = wait(pending, timeout=1.0)
+            for future in done:
+                variant, seed = futures[future]
+                res, cached, seconds = future.result()
+                out[variant.name, seed] = res
+                bars.update(ids[variant, seed], completed=total)
+                how = "cached" if cached else f"trained in {seconds:.0f} s"
+                bars.console.print(f"  {variant.name} (seed {seed}): {how}; held-out accuracy "
+                                   f"{res.accuracy * 100:.1f}% ({res.n} questions)")
             for variant, seed in (futures[f] for f in pending):
                 bars.update(ids[variant, seed], completed=min(_steps_done(_variant_dir(s, seed, variant)), total))
-            if pending:
-                time.sleep(1.0)
     return {v.name: [out[v.name, seed] for seed in s.seeds] for v in variants}
 
 

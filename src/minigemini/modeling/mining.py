@@ -131,7 +131,8 @@ class PatchInfoMining(nn.Module):
         # offset never cancels catastrophically; the means come back exactly through a rank-n_stages term:
         #   W (gamma * h) - mu W gamma = sum_i R_i(W_i gamma_i (s_i - m_i)) + sum_i (W_i gamma_i 1)(R_i(m_i) - mu)
         # Every [B, 2D, S, S] map below lives in channels-last memory: projections are plain matmuls over
-        # the last axis, resampling is several times faster on CPU, and no layout copies appear in backward.
+        # the last axis and resampling is several times faster on CPU (its backward, see `_Resample`, copies
+        # the incoming gradient into that layout once).
         acc = None
         start, row_sums = 0, []
         for s in stages:
