@@ -35,7 +35,7 @@ from minigemini.configuration import MiniGeminiConfig
 from minigemini.image_processing import MiniGeminiImageProcessor
 from minigemini.modeling import MiniGeminiForConditionalGeneration
 from minigemini.processing import MiniGeminiProcessor
-from minigemini.testing import build_tiny_tokenizer
+from minigemini.tiny import build_tiny_tokenizer
 
 SMOLLM2_135M = dict(
     model_type="llama",

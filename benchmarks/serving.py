@@ -103,9 +103,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:
-            from minigemini.testing import build_tiny_checkpoint
+            from minigemini.tiny import build_tiny_model_and_processor
 
-            model = str(build_tiny_checkpoint(f"{tmp}/tiny-mgm"))
+            model = f"{tmp}/tiny-mgm"
+            for part in build_tiny_model_and_processor():
+                part.save_pretrained(model)
         name = ServerSettings(model=model).served_name
         body = {
             "model": name, "max_tokens": args.max_tokens, "temperature": 0, "stream": True, "minigemini": {"ignore_eos": True},

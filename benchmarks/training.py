@@ -27,7 +27,8 @@ from rich.table import Table
 
 from minigemini.configuration import MiniGeminiConfig
 from minigemini.modeling import MiniGeminiForConditionalGeneration
-from minigemini.training import load_recipe, run_training, write_tiny_dataset
+from minigemini.data.tiny import write_tiny_dataset
+from minigemini.training import load_recipe, run_training
 from minigemini.training.build import build_model_and_processor
 from minigemini.training.data import build_dataset, make_collator
 from minigemini.training.distributed import init_distributed

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from minigemini.chat import ChatSession, ChatTurn
 from minigemini.cli import app
-from minigemini.generation.testing import build_tiny_sdxl_pipeline
-from minigemini.testing import build_tiny_checkpoint, build_tiny_model_and_processor, teach_answer
+from tiny_sdxl import build_tiny_sdxl_pipeline
+from minigemini.tiny import build_tiny_model_and_processor
+from tiny_checkpoints import build_tiny_checkpoint, teach_answer
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from minigemini import MiniGeminiForConditionalGeneration, MiniGeminiProcessor
 from minigemini.checkpoints import CheckpointError, convert_official, is_official_checkpoint
-from minigemini.testing import build_tiny_model_and_processor
+from minigemini.tiny import build_tiny_model_and_processor
 
 CLIP_DIR = "model_zoo/OpenAI/clip-vit-large-patch14-336"
 CONVNEXT_DIR = "model_zoo/OpenAI/openclip-convnext-large-d-320-laion2B-s29B-b131K-ft-soup"

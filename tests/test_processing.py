@@ -9,7 +9,7 @@ from PIL import Image
 from minigemini.constants import IMAGE_MARKER_ID
 from minigemini.image_processing import ImageLoadError, MiniGeminiImageProcessor
 from minigemini.processing import ContextLengthError, MiniGeminiProcessor
-from minigemini.testing import build_tiny_tokenizer
+from minigemini.tiny import build_tiny_tokenizer
 from minigemini.tokenization import tokenize_with_image_markers
 
 SEQ = 16  # image_seq_length of the tiny processor

@@ -6,7 +6,7 @@ import pytest
 from tokenizers import processors
 
 from minigemini.constants import IMAGE_MARKER_ID
-from minigemini.testing import build_tiny_tokenizer
+from minigemini.tiny import build_tiny_tokenizer
 from minigemini.tokenization import tokenize_with_image_markers
 
 

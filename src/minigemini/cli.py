@@ -146,7 +146,7 @@ def convert(
 
 
 def _mount_subcommands() -> None:
-    from .data.cli_any2any import app as any2any_app
+    from .data.cli import app as data_app
     from .evaluation.cli import app as eval_app
     from .serving.cli import serve, web
     from .training.cli import merge_lora_cmd, train
@@ -156,9 +156,6 @@ def _mount_subcommands() -> None:
     app.command("serve")(serve)
     app.command("web")(web)
     app.add_typer(eval_app, name="eval")
-    data_app = typer.Typer(help="Prepare data: OCR hints, generation instructions, synthetic tasks.", no_args_is_help=True)
-    for command in any2any_app.registered_commands:
-        data_app.registered_commands.append(command)
     app.add_typer(data_app, name="data")
 
 

@@ -22,7 +22,7 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
         raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}")
     torch_dtype = getattr(torch, DTYPES[dtype]) if DTYPES[dtype] else None
     if model == "tiny":
-        from .testing import build_tiny_model_and_processor
+        from .tiny import build_tiny_model_and_processor
 
         m, p = build_tiny_model_and_processor()
     else:

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import minigemini.data.gen_instructions as gi
-from minigemini.data.cli_any2any import app
+from minigemini.data.cli import app
 
 SRC_DIR = Path(gi.__file__).parents[2]
 
@@ -161,7 +161,7 @@ def test_a_timeout_is_counted_and_retried_on_the_next_run(llm, tmp_path):
 def test_killed_run_resumes_without_duplicating_or_losing_rows(llm, tmp_path):
     src = write_captions(tmp_path / "captions.jsonl", ["ok", "ok", "ok", "hang", "ok", "ok"])
     out = tmp_path / "gen.json"
-    cmd = [sys.executable, "-m", "minigemini.data.cli_any2any", "gen-instructions", str(src), str(out),
+    cmd = [sys.executable, "-m", "minigemini.data.cli", "gen-instructions", str(src), str(out),
            "--mode", "recaption", "--base-url", llm.url, "--model", "tiny", "--concurrency", "1"]
     env = {**os.environ, "OPENAI_API_KEY": "EMPTY", "PYTHONPATH": str(SRC_DIR)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

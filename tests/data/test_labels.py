@@ -155,7 +155,7 @@ def test_truncation_that_leaves_nothing_to_train_is_an_error(tokenizer_for):
 
 @pytest.mark.parametrize("name", ["mistral_instruct", "vicuna_v1"])
 def test_a_space_the_tokenizer_splits_off_before_the_reply_is_trained_because_the_model_must_write_it(name):
-    from minigemini.testing import build_tiny_tokenizer
+    from minigemini.tiny import build_tiny_tokenizer
 
     tok = build_tiny_tokenizer(corpus=["zzq"] * 20)  # "zzq" is one token, " zzq" is " " + "zzq"
     assert tok.tokenize(" zzq") == ["Ġ", "zzq"]

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from typer.testing import CliRunner
 
-from minigemini.data.cli_any2any import app
+from minigemini.data.cli import app
 from minigemini.data.ocr_augment import ocr_augment
 from minigemini.ocr import format_reference_line, ocr_reference_line
 

@@ -13,7 +13,7 @@ from minigemini.evaluation.cli import app as eval_app
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from minigemini.testing import build_tiny_checkpoint
+    from tiny_checkpoints import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny"))
 

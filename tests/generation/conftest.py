@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from minigemini.generation.testing import build_tiny_sdxl_pipeline
+from tiny_sdxl import build_tiny_sdxl_pipeline
 
 
 @pytest.fixture(autouse=True, scope="package")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minigemini.testing import build_tiny_model_and_processor
+from minigemini.tiny import build_tiny_model_and_processor
 
 
 @pytest.fixture(scope="session")

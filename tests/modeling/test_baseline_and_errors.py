@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from _mgm_reference import make_image
-from minigemini.testing import build_tiny_model_and_processor
+from minigemini.tiny import build_tiny_model_and_processor
 
 
 @pytest.fixture(scope="module")

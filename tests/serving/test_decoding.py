@@ -6,7 +6,7 @@ import torch
 
 from minigemini.serving.decoding import TextDecoder
 from minigemini.serving.sampling import RowSampler, SamplingParams
-from minigemini.testing import build_tiny_tokenizer
+from minigemini.tiny import build_tiny_tokenizer
 
 
 def stream(text: str, stops: list[str]) -> tuple[list[str], bool]:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 from server import data_url, image_message, png_bytes, running_server
-from minigemini.testing import teach_answer
+from tiny_checkpoints import teach_answer
 
 from minigemini.serving import ServerSettings
 
@@ -22,7 +22,7 @@ RED = png_bytes((48, 32), "red")
 def gen_server(tiny_checkpoint, tmp_path_factory):
     """A tiny MGM taught to answer QUESTION + " <GEN>" with ANSWER, and a tiny random SDXL pipeline."""
     pytest.importorskip("diffusers", reason="pip install 'minigemini[gen]'")
-    from minigemini.generation.testing import build_tiny_sdxl_pipeline
+    from tiny_sdxl import build_tiny_sdxl_pipeline
 
     root = tmp_path_factory.mktemp("gen")
     messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"{QUESTION} <GEN>"}]}]

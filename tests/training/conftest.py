@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from minigemini.training.tiny_data import write_tiny_dataset
+from minigemini.data.tiny import write_tiny_dataset
 
 
 @pytest.fixture(autouse=True)

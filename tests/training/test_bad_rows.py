@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from minigemini.data.llava import BadRow
 from minigemini.training.cli import app
-from minigemini.training.tiny_data import write_tiny_dataset
+from minigemini.data.tiny import write_tiny_dataset
 
 from tiny_recipes import tiny_recipe
 

@@ -4,7 +4,7 @@ import torch
 from transformers import AutoConfig, CLIPVisionModel, ConvNextModel, LlamaForCausalLM
 
 from minigemini.modeling import MiniGeminiForConditionalGeneration
-from minigemini.testing import build_tiny_tokenizer
+from minigemini.tiny import build_tiny_tokenizer
 from minigemini.training import recipe_from_dict, run_training
 
 from tiny_recipes import tiny_recipe

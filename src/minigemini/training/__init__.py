@@ -14,7 +14,6 @@ _LAZY = {
     "TrainingResult": "trainer",
     "merge_lora": "lora",
     "load_lora_model": "lora",
-    "write_tiny_dataset": "tiny_data",
 }
 
 

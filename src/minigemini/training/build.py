@@ -22,7 +22,7 @@ def build_tiny(spec: ModelSpec):
     A random LLM at the usual 0.02 init emits near-uniform logits that no stage-1 adapter can steer
     (the loss sits at ln(vocab)); `llm_init_std` redraws the LLM's matrices wider, deterministically.
     """
-    from ..testing import build_tiny_model_and_processor
+    from ..tiny import build_tiny_model_and_processor
 
     kwargs = dict(spec.tiny or {})
     std = kwargs.pop("llm_init_std", None)

@@ -19,7 +19,7 @@ class RecipeError(ValueError):
 class ModelSpec:
     """What to build. Exactly one of `tiny`, `init_from` or `llm` (+ towers) describes the starting model."""
 
-    tiny: dict | None = None  # kwargs for `minigemini.testing.build_tiny_model_and_processor` (in-process, random)
+    tiny: dict | None = None  # kwargs for `minigemini.tiny.build_tiny_model_and_processor` (in-process, random)
     init_from: str | None = None  # one of our `from_pretrained` folders
     llm: str | None = None  # causal-LM path or hub id
     vision_tower: str | None = "openai/clip-vit-large-patch14-336"

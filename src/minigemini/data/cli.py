@@ -1,4 +1,4 @@
-"""`minigemini data ocr-augment` and `minigemini data gen-instructions` (any-to-any data tools)."""
+"""`minigemini data`: OCR hints, generation instructions, the synthetic fine-detail task and the tiny dataset."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-app = typer.Typer(no_args_is_help=True, help="Any-to-any data: OCR hints and generation instructions.")
+app = typer.Typer(no_args_is_help=True, help="Prepare data: OCR hints, generation instructions, synthetic tasks.")
 console = Console()
 
 
@@ -76,3 +76,31 @@ def gen_instructions_cmd(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("synthetic")
+def synthetic_cmd(
+    out_dir: Path = typer.Argument(..., file_okay=False, help="Folder to write train.json, test.json and images/ into."),
+    seed: int = typer.Option(0, help="Seed of the generated images and questions."),
+    n_train: int = typer.Option(2000, min=1, help="Training images."),
+    n_test: int = typer.Option(600, min=1, help="Held-out images."),
+) -> None:
+    """The demo's fine-detail task (textures the LR view turns into flat colour), with its honesty check."""
+    from .synthetic import format_report, generate_dataset, honesty_check
+
+    paths = generate_dataset(out_dir, seed=seed, n_train=n_train, n_test=n_test)
+    console.print(f"[green]wrote[/] {n_train + n_test} images to {paths.root}")
+    console.print(format_report(honesty_check(paths.root)))
+
+
+@app.command("tiny")
+def tiny_cmd(
+    out_dir: Path = typer.Argument(Path("tiny-data"), file_okay=False, help="Folder to write align.jsonl, instruct.jsonl, images/."),
+    n: int = typer.Option(64, min=1, help="Images to generate."),
+    seed: int = typer.Option(0, help="Seed."),
+) -> None:
+    """A small LLaVA dataset (coloured squares in quadrants) that the tiny recipes learn in seconds."""
+    from .tiny import write_tiny_dataset
+
+    for name, path in write_tiny_dataset(out_dir, n=n, seed=seed).items():
+        console.print(f"{name}: {path}")

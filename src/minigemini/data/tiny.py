@@ -1,13 +1,12 @@
 """A small generated LLaVA dataset (coloured squares in quadrants) that tiny recipes learn on CPU in seconds.
 
-    python -m minigemini.training.tiny_data tiny-data      # writes align.jsonl, instruct.jsonl, images/
+    minigemini data tiny tiny-data      # writes align.jsonl, instruct.jsonl, images/
 """
 
 from __future__ import annotations
 
 import json
 import random
-import sys
 from pathlib import Path
 
 from PIL import Image
@@ -68,7 +67,3 @@ def write_tiny_dataset(root: str | Path, n: int = 64, *, seed: int = 0, size: in
     paths["image_root"] = root
     return paths
 
-
-if __name__ == "__main__":
-    out = write_tiny_dataset(sys.argv[1] if len(sys.argv) > 1 else "tiny-data")
-    print("\n".join(f"{k}: {v}" for k, v in out.items()))
