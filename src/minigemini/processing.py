@@ -49,6 +49,18 @@ class MiniGeminiProcessor:
         if self.pad_token_id is None:
             raise ValueError("The tokenizer has no pad, unk or eos token to pad batches with; set tokenizer.pad_token.")
 
+    @classmethod
+    def from_config(cls, tokenizer: PreTrainedTokenizerBase, config, **overrides) -> "MiniGeminiProcessor":
+        """The processor whose geometry matches a `MiniGeminiConfig` (image size, views, token count, template)."""
+        kw = dict(
+            image_processor=MiniGeminiImageProcessor.from_config(config),
+            image_seq_length=config.image_seq_length,
+            template=config.template,
+            model_max_length=config.tokenizer_model_max_length,
+        )
+        kw.update(overrides)
+        return cls(tokenizer, **kw)
+
     @property
     def pad_token_id(self) -> int | None:
         tok = self.tokenizer

@@ -116,11 +116,4 @@ def build_tiny_model_and_processor(*, seed: int = 0, tokenizer_corpus: list[str]
     config = tiny_config(len(tokenizer), image_token_id=probe.image_token_id, **config_kwargs)
     torch.manual_seed(seed)
     model = MiniGeminiForConditionalGeneration(config).eval()
-    processor = MiniGeminiProcessor(
-        tokenizer,
-        MiniGeminiImageProcessor.from_config(config),
-        image_seq_length=config.image_seq_length,
-        template=config.template,
-        model_max_length=config.tokenizer_model_max_length,
-    )
-    return model, processor
+    return model, MiniGeminiProcessor.from_config(tokenizer, config)
