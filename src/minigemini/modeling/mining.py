@@ -12,8 +12,10 @@ the *same* keys and values without building H:
 Bilinear resampling is linear and acts per channel, so W (gamma * h) = sum_i R_i(W_i (gamma_i * s_i)):
 each stage s_i is projected at its own (low) resolution and only the projected map is resampled.
 mu and sigma are per-position statistics over H's channels: mu comes from resampling each stage's
-channel sum, sigma from a chunked pass over resampled channels that is never kept. That is about 8x
-fewer FLOPs than the official projection and never holds a copy of the 2880-channel map.
+channel sum, sigma from a chunked pass over resampled channels that is never kept, so the 2880-channel
+map is never held. Measured (`benchmarks/inference.py --quick`, CPU): 1.2x faster than the official
+formula at 768 px, 1.1x in HD, max relative difference 2.0e-7; K and V are still materialised at full
+HR-map resolution, so the step is memory-bound rather than FLOP-bound.
 """
 
 from __future__ import annotations
