@@ -13,7 +13,8 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from minigemini import MiniGeminiForConditionalGeneration, MiniGeminiProcessor
-from minigemini.checkpoints import CheckpointError, convert_official, is_official_checkpoint
+from minigemini.convert import convert_official
+from minigemini.official import CheckpointError, is_official_checkpoint
 from minigemini.tiny import build_tiny_model_and_processor
 
 CLIP_DIR = "model_zoo/OpenAI/clip-vit-large-patch14-336"

@@ -139,7 +139,7 @@ def convert(
     template: str | None = typer.Option(None, help="Override the inferred conversation template."),
 ):
     """Convert an official MGM checkpoint into our format (safetensors + configs + processor)."""
-    from .checkpoints import convert_official
+    from .convert import convert_official
 
     out = convert_official(official_dir, out_dir, lr_tower=lr_tower, hr_tower=hr_tower, template=template)
     console.print(f"[green]wrote[/] {out}")

@@ -182,7 +182,7 @@ class MiniGeminiProcessor:
     @classmethod
     def from_pretrained(cls, path: str | Path, **overrides) -> "MiniGeminiProcessor":
         """Our folder (with processor_config.json) or an official MGM checkpoint folder."""
-        from .checkpoints import local_checkpoint, official_processor
+        from .official import local_checkpoint, read_official
 
         local = local_checkpoint(path)
         if local is None:  # a hub id of our own format
@@ -191,8 +191,10 @@ class MiniGeminiProcessor:
             local = Path(snapshot_download(str(path), allow_patterns=["*.json", "*.model", "*.txt"]))
         path = local
         cfg_file = path / PROCESSOR_CONFIG
-        if not cfg_file.exists():
-            return official_processor(path, **overrides)
+        if not cfg_file.exists():  # official: config, tokenizer and shard headers, never weights
+            keep = {k: v for k, v in overrides.items() if k in ("lr_tower", "hr_tower", "template")}
+            official = read_official(path, weights=False, **keep)
+            return cls.from_config(official.tokenizer, official.config)
         cfg = json.loads(cfg_file.read_text())
         cfg.update(overrides)
         tokenizer = cfg.pop("tokenizer", None) or AutoTokenizer.from_pretrained(path)

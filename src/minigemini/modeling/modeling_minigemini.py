@@ -78,15 +78,33 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
         For official folders, `lr_tower=`/`hr_tower=` override where the towers are read from when the
         checkpoint does not hold them, and `template=` overrides the inferred conversation template.
         """
-        from ..checkpoints import check_model_type, is_official_checkpoint, load_official_model, local_checkpoint
+        from ..official import check_model_type, is_official_checkpoint, local_checkpoint
 
-        local = local_checkpoint(pretrained_model_name_or_path)
+        local = local_checkpoint(pretrained_model_name_or_path) if pretrained_model_name_or_path is not None else None
         if local is not None:
             check_model_type(local)
             if is_official_checkpoint(local):
-                keep = ("lr_tower", "hr_tower", "template", "torch_dtype")
-                return load_official_model(local, **{k: v for k, v in kwargs.items() if k in keep})
+                return cls._from_official(local, **kwargs)
         return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    @classmethod
+    def _from_official(cls, path, lr_tower=None, hr_tower=None, template=None, torch_dtype=None, dtype=None, **kwargs):
+        """Load the translation of an official folder through transformers' own loader: built on the meta
+        device, weights assigned once, old LLM layouts (Mixtral 4.36 experts) converted by its mapping."""
+        from ..official import CheckpointError, read_official
+
+        official = read_official(path, lr_tower=lr_tower, hr_tower=hr_tower, template=template)
+        model, info = super().from_pretrained(
+            None, config=official.config, state_dict=official.state_dict, dtype=dtype or torch_dtype or torch.float32,
+            output_loading_info=True, **kwargs,
+        )
+        missing = sorted(info["missing_keys"])
+        unexpected = sorted(map(str, info["unexpected_keys"] | info["mismatched_keys"]))
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{path}: weights do not match the inferred architecture; missing {missing[:5]}, unexpected {unexpected[:5]}."
+            )
+        return model
 
     # ---- plumbing for transformers (resize, peft, generate) ---------------------------------------
     def get_input_embeddings(self):
