@@ -101,10 +101,10 @@ class TorchEngine:
     def load_state(self, path: Path) -> None:
         main = self.info.is_main or not self.info.distributed
         model_sd = torch.load(path / "model.pt", weights_only=True) if main else {}
-        optim_sd = torch.load(path / "optimizer.pt", weights_only=False) if main else {}
+        optim_sd = torch.load(path / "optimizer.pt", weights_only=True) if main else {}
         set_model_state_dict(self.module, model_sd, options=self._options(load=True))
         set_optimizer_state_dict(self.module, self.optimizer, optim_sd, options=self._options(load=True))
-        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=False))
+        self.scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
 
     def full_state_dict(self) -> dict[str, torch.Tensor] | None:
         """The whole model's weights on rank 0 (None elsewhere); collective."""

@@ -49,9 +49,19 @@ class MetricsLogger:
 
 
 def read_metrics(path: Path) -> list[dict]:
+    """The logged records; a torn last line (a kill mid-write) is ignored, a broken earlier line is an error."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().split("\n") if line.strip()]
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            if number == len(lines):
+                break
+            raise ValueError(f"{path}: record {number} is not valid JSON ({error}); fix or delete that line") from None
+    return records
 
 
 def plot_loss(records: list[dict], path: Path, title: str) -> Path | None:

@@ -138,6 +138,21 @@ class Recipe:
         return self
 
 
+def recipe_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two `Recipe.to_dict()` dicts (compared as JSON values)."""
+    import json
+
+    old, new = json.loads(json.dumps(old)), json.loads(json.dumps(new))
+    changed = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b, where = old.get(key), new.get(key), f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict) and key in _SECTIONS and not prefix:
+            changed += recipe_changes(a, b, f"{where}.")
+        elif a != b:
+            changed.append(where)
+    return changed
+
+
 _SECTIONS = {"model": ModelSpec, "data": DataSpec, "train": TrainSpec, "engine": EngineSpec, "lora": LoraSpec, "logging": LoggingSpec}
 
 

@@ -13,11 +13,20 @@ import numpy as np
 import torch
 import yaml
 
-from .checkpointing import TrainerState, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .checkpointing import (
+    TrainerState,
+    checkpoint_recipe,
+    clear_stale_tmp,
+    latest_checkpoint,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from .data import BatchPlan, build_dataset, make_collator, make_loader, skip_counts
 from .distributed import DistInfo, all_reduce_sum, barrier, gather_objects, init_distributed
 from .metrics import MetricsLogger, plot_loss, read_metrics
-from .recipe import Recipe, RecipeError, recipe_from_dict
+from .recipe import Recipe, RecipeError, recipe_changes, recipe_from_dict
+from .output_dir import check_recipe_unchanged, prepare_output_dir, remove_run_outputs
 from .stages import ADAPTER_FILE, ADAPTER_MODULES, load_adapter, param_groups, save_adapter, set_trainable
 
 
@@ -101,11 +110,15 @@ def run_training(
     resume: bool = False,
     progress: bool = True,
     strict: bool = False,
+    overwrite: bool = False,
+    accept_recipe_change: bool = False,
 ) -> TrainingResult:
     """Train one stage as the recipe says; works in-process, under torchrun or `accelerate launch`.
 
     DIR gets metrics.jsonl, tensorboard/, checkpoints/, loss.png, bad_samples.json and final/ (our
     `from_pretrained` folder); stage `align` also writes mm_adapter.safetensors, LoRA runs final-lora/.
+    A non-empty DIR is refused unless `resume` (continue its run) or `overwrite` (delete its run outputs);
+    resuming with a recipe that differs from the checkpoint's is refused unless `accept_recipe_change`.
     """
     from .build import build_model_and_processor
     from .lora import apply_lora, quantization_config
@@ -115,8 +128,17 @@ def run_training(
     out = Path(output_dir)
     info = init_distributed()
     t = recipe.train
+    ckpt_root = out / "checkpoints"
+    prepare_output_dir(out, resume=resume, overwrite=overwrite)
+    resumed_from = latest_checkpoint(ckpt_root) if resume else None
+    if resumed_from is not None:
+        check_recipe_unchanged(checkpoint_recipe(resumed_from), recipe.to_dict(), resumed_from, accept_recipe_change)
+    barrier()
     if info.is_main:
+        if overwrite:
+            remove_run_outputs(out)
         out.mkdir(parents=True, exist_ok=True)
+        clear_stale_tmp(ckpt_root)
         (out / "recipe.yaml").write_text(yaml.safe_dump(recipe.to_dict(), sort_keys=False))
     _seed_everything(t.seed)
     accumulation = _accumulation(recipe, info)
@@ -151,9 +173,7 @@ def run_training(
     groups = param_groups(model, t.lr, t.weight_decay, t.lr_multipliers)
     engine.setup(model, groups, total_steps, warmup_steps)
 
-    ckpt_root = out / "checkpoints"
     state = TrainerState()
-    resumed_from = latest_checkpoint(ckpt_root) if resume else None
     if resumed_from is not None:
         state = load_checkpoint(engine, resumed_from, info)
         restore_rng(resumed_from, info)
@@ -212,7 +232,7 @@ def run_training(
             if bar is not None:
                 bar.update(1)
             if t.save_steps and state.global_step % t.save_steps == 0 and not last:
-                save_checkpoint(engine, ckpt_root, state, info, t.save_total_limit)
+                save_checkpoint(engine, ckpt_root, state, info, t.save_total_limit, recipe.to_dict())
             if last:
                 done = True
                 break
@@ -221,7 +241,7 @@ def run_training(
     if bar is not None:
         bar.close()
     if t.save_steps:
-        save_checkpoint(engine, ckpt_root, state, info, t.save_total_limit)
+        save_checkpoint(engine, ckpt_root, state, info, t.save_total_limit, recipe.to_dict())
 
     bad = Counter()
     for counts, _, _ in gather_objects(skip_counts(dataset)):
