@@ -122,6 +122,32 @@ def test_corrupt_image_is_replaced_by_the_next_good_row_and_counted(tmp_path, ma
         make_dataset(path, strict=True)[1]
 
 
+def test_an_image_the_image_processor_refuses_is_replaced_and_counted(tmp_path, image_root, tokenizer_for):
+    from minigemini.image_processing import ImageLoadError, MiniGeminiImageProcessor
+
+    Image.new("RGB", (4000, 3)).save(image_root / "sliver.png")
+    real = MiniGeminiImageProcessor(image_size=8, aux_image_size=16)
+
+    def refusing(images):  # a processor that refuses extreme aspect ratios, as the serving guard does
+        if any(max(im.size) > 100 * min(im.size) for im in images):
+            raise ImageLoadError("image 0: aspect ratio over 100:1")
+        return real(images)
+
+    path = tmp_path / "data.jsonl"
+    write_jsonl(path, [{"image": "sliver.png", "conversations": turns(Q, "A line.")},
+                       {"image": "img1.jpg", "conversations": turns(Q, "A dog.")}])
+    tok = tokenizer_for("vicuna_v1")
+    ds = LlavaDataset(path, image_root, tokenizer=tok, template="vicuna_v1", image_processor=refusing,
+                      tokens_per_image=3, image_token_id=tok.convert_tokens_to_ids("<img>"))
+    assert torch.equal(ds[0]["input_ids"], ds[1]["input_ids"])
+    assert ds.report.counts == {"unusable_image": 1} and ds.report.substituted == 1
+    real.max_image_pixels = 1000  # checked from the header, before decoding
+    sized = LlavaDataset(path, image_root, tokenizer=tok, template="vicuna_v1", image_processor=real,
+                         tokens_per_image=3, image_token_id=tok.convert_tokens_to_ids("<img>"))
+    sized[0]
+    assert sized.report.counts == {"image_too_large": 1}
+
+
 def test_unmaskable_sample_is_counted_and_reported_not_dropped_silently(tmp_path, make_dataset):
     path = tmp_path / "data.jsonl"
     write_jsonl(path, [

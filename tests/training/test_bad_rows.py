@@ -4,6 +4,7 @@ import json
 
 import pytest
 import yaml
+from PIL import Image
 from typer.testing import CliRunner
 
 from minigemini.data.llava import BadRow
@@ -41,3 +42,26 @@ def test_cli_reports_recipe_errors_without_a_traceback(dirty_recipe, tmp_path):
     result = CliRunner().invoke(app, ["train", "--recipe", str(dirty_recipe), "--output-dir", str(tmp_path), "--set", "train.lr=-1"])
     assert result.exit_code == 2
     assert "train.lr must be > 0" in result.output
+
+
+def _junk_exif_jpeg(path):
+    """A JPEG whose EXIF block is not TIFF data: Pillow decodes the pixels, `exif_transpose` raises SyntaxError."""
+    Image.new("RGB", (32, 32), (200, 0, 0)).save(path, "JPEG", exif=b"Exif\x00\x00JUNKJUNKJUNK")
+
+
+def test_oversized_and_junk_exif_images_are_skipped_and_counted_by_reason(tmp_path):
+    data = write_tiny_dataset(tmp_path / "data", n=16)
+    images = tmp_path / "data" / "images"
+    _junk_exif_jpeg(images / "junk-exif.jpg")
+    Image.new("L", (8200, 8000)).save(images / "65mp.png")  # over the 64 MP guard, under Pillow's 179 MP bomb limit
+    odd = [{"id": f"odd-{name}", "image": f"images/{name}", "conversations": [
+        {"from": "human", "value": "<image>\nDescribe the image."}, {"from": "gpt", "value": "Odd."}]}
+        for name in ("junk-exif.jpg", "65mp.png")]
+    with data["align"].open("a") as f:
+        f.writelines(json.dumps(row) + "\n" for row in odd)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(tiny_recipe("align", data, train={"epochs": 1, "per_device_batch_size": 2})))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--recipe", str(recipe), "--output-dir", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "bad_samples.json").read_text())["counts"] == {"corrupt_image": 1, "image_too_large": 1}

@@ -3,9 +3,9 @@
 A row is `{"id", "image": path | [paths] (optional), "conversations": [{"from": "human"|"gpt", "value"}]}`.
 Bad rows are skipped with a warning naming file and line, and counted in a `SkipReport`:
 malformed JSON lines, rows that do not alternate human/gpt, `<image>` markers that do not match
-the images, missing or unreadable images, and samples that cannot be label-masked exactly. Rows
-that fail only when loaded (corrupt image, label masking) are replaced by the next good row, so an
-epoch never dies; `strict=True` raises on the first bad row instead.
+the images, missing, unreadable, oversized or otherwise unusable images, and samples that cannot be
+label-masked exactly. Rows that fail only when loaded (corrupt image, label masking) are replaced by the
+next good row, so an epoch never dies; `strict=True` raises on the first bad row instead.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from ..constants import IGNORE_INDEX, IMAGE_TOKEN
+from ..image_processing import ImageLoadError
 from ..templates import Template, get_template
 from .labels import LabelMaskingError, tokenize_conversation
 
@@ -168,15 +169,20 @@ def read_rows(path: str | Path, image_root: str | Path, report: SkipReport, *, s
     return rows
 
 
-def load_image(name: str, image_root: Path) -> Image.Image:
-    """The image as RGB; raises `BadRow` when it is missing or unreadable."""
+def load_image(name: str, image_root: Path, max_pixels: int | None = None) -> Image.Image:
+    """The image as RGB, EXIF orientation applied; raises `BadRow` when it is missing, unreadable (pixels
+    or metadata) or, before decoding, larger than `max_pixels`."""
     path = resolve_image(image_root, name)
     if path is None:
         raise BadRow("missing_image", f"not found under {image_root}: {name}")
     try:
         with Image.open(path) as im:
-            return im.convert("RGB")
+            if max_pixels is not None and im.width * im.height > max_pixels:
+                raise BadRow("image_too_large", f"{path}: {im.width}x{im.height} is over {max_pixels:,} pixels")
+            return ImageOps.exif_transpose(im.convert("RGB"))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if isinstance(e, BadRow):
+            raise
         raise BadRow("corrupt_image", f"{path}: {e}") from None
 
 
@@ -255,10 +261,14 @@ class LlavaDataset(Dataset):
             )
         except LabelMaskingError as e:
             raise BadRow(f"label_{e.reason}", str(e)) from None
-        images = [load_image(name, self.image_root) for name in row.images[: tok.num_images]]
+        max_pixels = getattr(self.image_processor, "max_image_pixels", None)
+        images = [load_image(name, self.image_root, max_pixels) for name in row.images[: tok.num_images]]
         item = {"input_ids": torch.tensor(tok.input_ids), "labels": torch.tensor(tok.labels)}
         if images:
-            item.update(self.image_processor(images))
+            try:
+                item.update(self.image_processor(images))
+            except ImageLoadError as e:
+                raise BadRow("unusable_image", str(e)) from None
         return item
 
 
