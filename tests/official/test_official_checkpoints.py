@@ -3,50 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from official_fixtures import CLIP_DIR, CONVNEXT_DIR, official_name, timm_name
 from safetensors.torch import save_file
 
 from minigemini import MiniGeminiForConditionalGeneration, MiniGeminiProcessor
 from minigemini.convert import convert_official
 from minigemini.official import CheckpointError, is_official_checkpoint
 from minigemini.tiny import build_tiny_model_and_processor
-
-CLIP_DIR = "model_zoo/OpenAI/clip-vit-large-patch14-336"
-CONVNEXT_DIR = "model_zoo/OpenAI/openclip-convnext-large-d-320-laion2B-s29B-b131K-ft-soup"
-
-
-def official_name(key: str) -> str:
-    """Our key -> the official MGM key (written independently of the loader's mapping)."""
-    if key.startswith("language_model.lm_head."):
-        return key[len("language_model."):]
-    if key.startswith("language_model.model."):
-        return key[len("language_model."):]
-    if key.startswith("projector."):
-        return "model.mm_projector." + key[len("projector."):]
-    for ours, theirs in (("query", "query"), ("key", "aux"), ("value", "val")):
-        if key.startswith(f"mining.{ours}_projector."):
-            return f"model.vlm_uni_{theirs}_projector." + key[len(f"mining.{ours}_projector."):]
-    if key.startswith("vision_tower.model."):
-        return "model.vision_tower.vision_tower.vision_model." + key[len("vision_tower.model."):]
-    if key.startswith("aux_vision_tower."):
-        return "model.vision_tower_aux.vision_" + timm_name(key[len("aux_vision_tower."):])
-    raise AssertionError(f"unmapped key {key}")
-
-
-def timm_name(key: str) -> str:
-    key = key.replace("embeddings.patch_embeddings.", "stem.0.").replace("embeddings.layernorm.", "stem.1.")
-    key = key.replace("downsampling_layer.", "downsample.")
-    key = re.sub(r"layers\.(\d+)\.", r"blocks.\1.", key)
-    for ours, theirs in (("dwconv.", "conv_dw."), ("layernorm.", "norm."), ("pwconv1.", "mlp.fc1."),
-                         ("pwconv2.", "mlp.fc2."), ("layer_scale_parameter", "gamma")):
-        key = key.replace(ours, theirs)
-    return key
 
 
 def write_official_fixture(root: Path, *, hd: bool = False, towers_in_checkpoint: bool = True, shards: int = 3):
