@@ -1,5 +1,6 @@
 """OCR hints with the real RapidOCR models, and the resumable `ocr-augment` dataset pass."""
 
+import io
 import json
 from pathlib import Path
 
@@ -98,3 +99,38 @@ def test_cli_reruns_from_the_cache_and_prints_counts(dataset, tmp_path):
     assert result.exit_code == 0, result.output
     assert "augmented=1" in result.output and "missing_image=1" in result.output
     assert len(out.read_text().splitlines()) == 5
+
+
+def _ztxt_bomb_png(path: Path) -> None:
+    """A valid 16x16 PNG carrying a zTXt chunk that inflates to 80 MiB (Pillow refuses over MAX_TEXT_CHUNK)."""
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "white").save(buffer, "PNG")
+    raw, data = buffer.getvalue(), b"k\x00\x00" + zlib.compress(b"A" * (80 << 20), 9)
+    chunk = struct.pack(">I", len(data)) + b"zTXt" + data + struct.pack(">I", zlib.crc32(b"zTXt" + data))
+    path.write_bytes(raw[:33] + chunk + raw[33:])  # after the 8-byte signature and the 25-byte IHDR chunk
+
+
+def test_odd_images_are_counted_and_skipped_and_every_row_is_written(dataset, tmp_path):
+    images = dataset.parent / "images"
+    Image.new("RGB", (4000, 3), "white").save(images / "sliver.png")  # the OCR detector cannot resize it
+    _ztxt_bomb_png(images / "ztxt.png")
+    Image.new("1", (20000, 10000)).save(images / "bomb.png")  # 200 MP: Pillow's decompression-bomb error
+    Image.new("1", (9000, 8000)).save(images / "72mp.png")  # under Pillow's limit, over ours
+    rows = json.loads(dataset.read_text())
+    odd = [{"id": name, "image": f"{name}.png", "conversations": [turn("human", "<image>\nRead."), turn("gpt", "-")]}
+           for name in ("sliver", "ztxt", "bomb", "72mp")]
+    dataset.write_text(json.dumps(rows[:1] + odd + rows[1:]))
+    out = tmp_path / "out.jsonl"
+    args = ["ocr-augment", str(dataset), str(out), "--image-root", str(images)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for outcome in ("ocr_failed=1", "unreadable_image=2", "image_too_large=1", "augmented=1"):
+        assert outcome in result.output
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in written] == [r["id"] for r in json.loads(dataset.read_text())]
+    assert written[1:5] == odd
+    rerun = CliRunner().invoke(app, args)
+    assert rerun.exit_code == 0 and "ocr_failed=1" in rerun.output

@@ -3,6 +3,8 @@
 Each row with images gets, per image, the official `"\\nReference OCR Token: a, b\\n"` line after
 its human turns. OCR results are cached in an append-only `OUT.ocr-cache.jsonl`, so an
 interrupted run resumes without re-reading images; the output file is replaced atomically.
+An image that cannot be used (missing, undecodable, over `MAX_PIXELS`, or one the OCR engine fails
+on, such as 4000x3) leaves its row unchanged and is counted under its reason; it never stops the run.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm import tqdm
 
 from ..ocr import MIN_SCORE, format_reference_line, ocr_texts
@@ -22,6 +24,8 @@ from .llava import iter_records, resolve_image
 OcrFn = Callable[[Image.Image, float], list[str]]
 Turns = Literal["all", "first"]
 MARKER = "Reference OCR Token:"
+MAX_PIXELS = 64_000_000
+"""Images larger than this are not decoded (the image processor's decompression-bomb guard)."""
 
 
 class OcrCache:
@@ -49,7 +53,8 @@ class OcrCache:
 
 
 def _image_texts(name: str, image_root: Path, min_score: float, cache: OcrCache, ocr: OcrFn) -> list[str] | str:
-    """OCR texts of one image, or the failure reason (`missing_image`, `unreadable_image`)."""
+    """OCR texts of one image, or the failure reason (`missing_image`, `unreadable_image`,
+    `image_too_large`, `ocr_failed`)."""
     key = f"{min_score}|{name}"
     cached = cache.get(key)
     if cached is not None:
@@ -59,9 +64,17 @@ def _image_texts(name: str, image_root: Path, min_score: float, cache: OcrCache,
         return "missing_image"
     try:
         with Image.open(path) as img:
-            texts = ocr(img.convert("RGB"), min_score)
-    except (OSError, UnidentifiedImageError):
+            if img.width * img.height > MAX_PIXELS:
+                return "image_too_large"
+            rgb = img.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):  # bad data, oversized text chunks
         return "unreadable_image"
+    try:
+        texts = ocr(rgb, min_score)
+    except ImportError:  # the OCR engine is not installed: a setup problem, not this row's
+        raise
+    except Exception:  # rapidocr, onnxruntime and cv2 raise their own types (ResizeImgError, cv2.error)
+        return "ocr_failed"
     cache.put(key, texts)
     return texts
 
