@@ -46,6 +46,20 @@ def test_rerun_after_kill_with_truncated_line_completes_without_duplicates(prepa
     assert third.asked == []
 
 
+def test_a_whole_last_row_without_its_newline_is_kept_once(prepared, tmp_path):
+    data = prepared("mme")
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark("mme", DiesAfter(calls=1), data, out, batch_size=2, progress=False)
+    answers = out / "mme_answers.jsonl"
+    answers.write_bytes(answers.read_bytes().rstrip(b"\n"))  # the kill came between the row and its newline
+    second = ScriptedPredictor(lambda prompt: "Yes")
+    run_benchmark("mme", second, data, out, batch_size=2, progress=False)
+    assert len(second.asked) == 2
+    ids = [json.loads(line)["question_id"] for line in answers.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 4
+
+
 def test_a_broken_line_before_the_end_is_an_error_naming_the_line(tmp_path):
     path = tmp_path / "answers.jsonl"
     path.write_text('{"question_id": "1", "text": "a"}\nnot json\n{"question_id": "2", "text": "b"}\n')

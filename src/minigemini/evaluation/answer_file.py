@@ -1,7 +1,8 @@
 """The predictions file: LLaVA answer-file JSONL rows, appended and flushed per batch.
 
 A run killed mid-write can leave a truncated last line; reading ignores it and the writer cuts it
-off before appending, so a rerun resumes cleanly.
+off before appending, so a rerun resumes cleanly. A last row written whole but without its newline
+counts as done, so the writer ends it with a newline instead of cutting it.
 """
 
 from __future__ import annotations
@@ -33,14 +34,24 @@ def read_answers(path: Path) -> dict[str, dict]:
     return answers
 
 
-def cut_unterminated_tail(path: Path) -> None:
-    """Drop bytes after the last newline (a partial row left by a killed run)."""
+def repair_tail(path: Path) -> None:
+    """Make the file end at a row boundary: a complete last row missing its newline gets one, a partial
+    row left by a killed run is cut off (the same rule as reading, so no row is lost or duplicated)."""
     if not path.exists():
         return
     data = path.read_bytes()
     keep = data.rfind(b"\n") + 1
-    if keep != len(data):
-        with path.open("r+b") as handle:
+    if keep == len(data):
+        return
+    try:
+        complete = isinstance(json.loads(data[keep:]), dict)
+    except ValueError:
+        complete = False
+    with path.open("r+b") as handle:
+        if complete:
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\n")
+        else:
             handle.truncate(keep)
 
 
@@ -53,7 +64,7 @@ class AnswerWriter:
 
     def __enter__(self) -> "AnswerWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        cut_unterminated_tail(self.path)
+        repair_tail(self.path)
         self._handle = self.path.open("a", encoding="utf-8")
         return self
 
