@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from transformers import BatchFeature
 
 from minigemini.constants import IMAGE_MARKER_ID
 from minigemini.image_processing import ImageLoadError, MiniGeminiImageProcessor
 from minigemini.processing import ContextLengthError, MiniGeminiProcessor
-from minigemini.tiny import build_tiny_tokenizer
+from minigemini.tiny import build_tiny_tokenizer, tiny_config
 from minigemini.tokenization import tokenize_with_image_markers
 
 SEQ = 16  # image_seq_length of the tiny processor
@@ -121,3 +126,41 @@ def test_processor_round_trips_through_save_pretrained(processor, tmp_path):
     assert again.image_token_id == processor.image_token_id
     assert again(prompt, [img()])["input_ids"].tolist() == processor(prompt, [img()])["input_ids"].tolist()
     assert again.model_max_length == 200 and again.image_processor == processor.image_processor
+
+
+def test_output_is_a_batch_feature_whose_to_casts_only_the_pixels(processor):
+    out = processor("USER: <image>\nWhat? ASSISTANT:", img()).to("cpu", torch.bfloat16)
+    assert isinstance(out, BatchFeature)
+    assert out["input_ids"].dtype == out["attention_mask"].dtype == torch.long
+    assert out["pixel_values"].dtype == out["pixel_values_aux"].dtype == torch.bfloat16
+
+
+def test_folder_saved_by_the_previous_processor_format_still_loads(processor, tmp_path):
+    # The format the processor wrote before it was a ProcessorMixin: tokenizer files plus this JSON,
+    # whose image_processor dict has no image_processor_type.
+    processor.tokenizer.save_pretrained(tmp_path)
+    ip = processor.image_processor
+    legacy = {
+        "processor_class": "MiniGeminiProcessor",
+        "image_processor": {**dataclasses.asdict(ip), "image_mean": list(ip.image_mean), "image_std": list(ip.image_std)},
+        "image_seq_length": SEQ,
+        "template": None,
+        "model_max_length": 200,
+        "padding_side": "left",
+    }
+    (tmp_path / "processor_config.json").write_text(json.dumps(legacy, indent=2))
+    again = MiniGeminiProcessor.from_pretrained(tmp_path)
+    assert again.image_processor == ip and (again.image_seq_length, again.model_max_length) == (SEQ, 200)
+    prompt = "USER: <image>\nWhat? ASSISTANT:"
+    assert torch.equal(again(prompt, [img()])["input_ids"], processor(prompt, [img()])["input_ids"])
+
+
+def test_from_config_takes_every_geometry_from_the_model_config():
+    config = tiny_config(400, hd=True, template="gemma", tokenizer_model_max_length=999)
+    made = MiniGeminiProcessor.from_config(build_tiny_tokenizer(), config)
+    assert made.image_processor == MiniGeminiImageProcessor.from_config(config)
+    assert made.image_seq_length == config.image_seq_length == 5 * 16
+    assert (made.template, made.model_max_length) == ("gemma", 999)
+    out = made("<image>", [img()])
+    assert int((out["input_ids"] == made.image_token_id).sum()) == config.image_seq_length
+    assert out["pixel_values"].shape[1] == config.num_views

@@ -1,33 +1,22 @@
-"""minigemini: Mini-Gemini (MGM) as transformers-native software."""
+"""minigemini: Mini-Gemini (MGM) as transformers-native software.
+
+Importing the package registers our classes with the transformers Auto classes, so `AutoConfig`,
+`AutoModelForImageTextToText`, `AutoImageProcessor`, `AutoProcessor` and
+`pipeline("image-text-to-text", model=DIR)` load our folders.
+"""
+
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageTextToText, AutoProcessor
 
 from .configuration import MiniGeminiConfig
+from .image_processing import MiniGeminiImageProcessor
+from .modeling import MiniGeminiForConditionalGeneration
+from .processing import MiniGeminiProcessor
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "MiniGeminiForConditionalGeneration": "minigemini.modeling",
-    "MiniGeminiProcessor": "minigemini.processing",
-    "MiniGeminiImageProcessor": "minigemini.image_processing",
-}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'minigemini' has no attribute {name!r}")
-
-
-def _register_auto_classes() -> None:
-    from transformers import AutoConfig
-
-    try:
-        AutoConfig.register("minigemini", MiniGeminiConfig)
-    except ValueError:
-        pass
-
-
-_register_auto_classes()
+AutoConfig.register("minigemini", MiniGeminiConfig, exist_ok=True)
+AutoModelForImageTextToText.register(MiniGeminiConfig, MiniGeminiForConditionalGeneration, exist_ok=True)
+AutoImageProcessor.register(MiniGeminiConfig, image_processor_classes={"pil": MiniGeminiImageProcessor}, exist_ok=True)
+AutoProcessor.register(MiniGeminiConfig, MiniGeminiProcessor, exist_ok=True)
 
 __all__ = ["MiniGeminiConfig", "MiniGeminiForConditionalGeneration", "MiniGeminiImageProcessor", "MiniGeminiProcessor"]

@@ -1,5 +1,8 @@
 """Official MGM image preprocessing, bit-exact: pad to square, bicubic resize + centre crop at the HR size,
-CLIP normalisation, and LR views made by bilinear resizing of the *normalised* HR tensor."""
+CLIP normalisation, and LR views made by bilinear resizing of the *normalised* HR tensor.
+
+`MiniGeminiImageProcessor` is a transformers `BaseImageProcessor` (so `AutoImageProcessor` and
+`ProcessorMixin` accept it) whose transform is its own: the backends' resize/normalise would not be bit-exact."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
+from transformers.image_processing_utils import BaseImageProcessor
 
 from .constants import CLIP_MEAN, CLIP_STD, PAD_COLOR
 
@@ -18,8 +22,8 @@ class ImageLoadError(ValueError):
     """An image could not be used; the message names the image, the problem and the fix."""
 
 
-@dataclass
-class MiniGeminiImageProcessor:
+@dataclass(repr=False)
+class MiniGeminiImageProcessor(BaseImageProcessor):
     """Turns images into `pixel_values` [I, V, 3, s, s] (LR views) and `pixel_values_aux` [I, 3, H, H] (HR).
 
     Args:
@@ -43,6 +47,8 @@ class MiniGeminiImageProcessor:
     max_image_pixels: int = 64_000_000
     with_aux: bool = True
 
+    model_input_names = ["pixel_values", "pixel_values_aux"]
+
     @property
     def num_views(self) -> int:
         return self.image_grid**2 + (1 if self.image_global else 0)
@@ -59,7 +65,7 @@ class MiniGeminiImageProcessor:
                     img.load()
                     image = img.copy()
             except FileNotFoundError:
-                raise ImageLoadError(f"{name}: file not found. Check the path (relative paths resolve against the image root).") from None
+                raise ImageLoadError(f"{name}: file not found. Check the path (a relative path is resolved against the current directory).") from None
             except (UnidentifiedImageError, OSError, SyntaxError) as err:
                 raise ImageLoadError(f"{name}: not a readable image ({err}). Re-export it as PNG or JPEG.") from None
             except Image.DecompressionBombError:
@@ -152,17 +158,23 @@ class MiniGeminiImageProcessor:
 
     # ---- persistence ------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """The fields, plus `image_processor_type` so `AutoImageProcessor` finds the class."""
         d = asdict(self)
         d["image_mean"], d["image_std"] = list(self.image_mean), list(self.image_std)
+        d["image_processor_type"] = type(self).__name__
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "MiniGeminiImageProcessor":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+    def from_dict(cls, image_processor_dict: dict, **kwargs) -> "MiniGeminiImageProcessor":
+        """Inverse of `to_dict`; keyword arguments naming a field override it, others are ignored."""
+        return_unused = kwargs.pop("return_unused_kwargs", False)
+        fields = cls.__dataclass_fields__
+        known = {k: v for k, v in {**image_processor_dict, **kwargs}.items() if k in fields}
         for key in ("image_mean", "image_std"):
             if key in known:
                 known[key] = tuple(known[key])
-        return cls(**known)
+        processor = cls(**known)
+        return (processor, {k: v for k, v in kwargs.items() if k not in fields}) if return_unused else processor
 
     @classmethod
     def from_config(cls, config, **overrides) -> "MiniGeminiImageProcessor":

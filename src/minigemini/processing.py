@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import torch
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, BatchFeature, PreTrainedTokenizerBase, ProcessorMixin
+from transformers.utils import PROCESSOR_NAME
 
 from .constants import IMAGE_MARKER_ID, IMAGE_TOKEN
 from .image_processing import MiniGeminiImageProcessor
+from .padding import pad_rows
 from .tokenization import tokenize_with_image_markers
-
-PROCESSOR_CONFIG = "processor_config.json"
 
 
 class ContextLengthError(ValueError):
     """A prompt (with its image tokens) does not fit the model's context."""
 
 
-class MiniGeminiProcessor:
-    """Text + images -> `input_ids`, `attention_mask`, `pixel_values`, `pixel_values_aux`.
+class MiniGeminiProcessor(ProcessorMixin):
+    """Text + images -> a `BatchFeature` of `input_ids`, `attention_mask`, `pixel_values`, `pixel_values_aux`.
 
     Text is tokenized chunk by chunk around each `<image>` marker exactly like the official
     `tokenizer_image_token`; each marker then becomes `image_seq_length` copies of `image_token_id`
     (576 per image, 2880 in HD). Batches are padded on `padding_side` (left by default, for generation).
+    `processor(...).to(device, dtype)` moves every tensor and casts only the floating ones (the pixels).
     """
 
     def __init__(
@@ -35,9 +34,9 @@ class MiniGeminiProcessor:
         template: str | None = None,
         model_max_length: int | None = None,
         padding_side: str = "left",
+        chat_template: str | None = None,
     ):
-        self.tokenizer = tokenizer
-        self.image_processor = image_processor
+        super().__init__(tokenizer, image_processor, chat_template=chat_template)
         self.image_seq_length = image_seq_length
         self.template = template
         self.model_max_length = model_max_length
@@ -115,39 +114,59 @@ class MiniGeminiProcessor:
 
     def __call__(
         self,
-        text: str | list[str],
+        text: str | list[str] | None = None,
         images=None,
-        return_tensors: str = "pt",
+        return_tensors: str | None = "pt",
         padding_side: str | None = None,
         **_: object,
-    ) -> dict[str, torch.Tensor]:
+    ) -> BatchFeature:
         """Tokenize prompts (template already applied, with `<image>` markers) and preprocess their images.
 
-        `images` is a flat list consumed in marker order, or one list per prompt.
+        `images` is one image, a flat list consumed in marker order, or one list per prompt. Returns
+        input_ids/attention_mask [B, T] (int64) and, with images, pixel_values [I, V, 3, s, s] and
+        pixel_values_aux [I, 3, H, H] (float32). Padding is always to the longest prompt.
         """
-        if return_tensors != "pt":
+        if return_tensors not in ("pt", None):
             raise ValueError("MiniGeminiProcessor returns torch tensors only (return_tensors='pt').")
+        if text is None:
+            raise ValueError("MiniGeminiProcessor needs text: one '<image>' marker per image (apply_chat_template adds them).")
         texts = [text] if isinstance(text, str) else list(text)
+        if images is not None and not isinstance(images, (list, tuple)):
+            images = [images]
         groups = self._group_images(texts, images)
         rows = [self.encode_prompt(t) for t in texts]
-        side = padding_side or self.padding_side
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            sl = slice(width - len(row), width) if side == "left" else slice(0, len(row))
-            input_ids[i, sl] = torch.tensor(row, dtype=torch.long)
-            attention_mask[i, sl] = 1
+        input_ids, attention_mask = pad_rows(rows, self.pad_token_id, padding_side or self.padding_side)
         out = {"input_ids": input_ids, "attention_mask": attention_mask}
         out.update(self.image_processor([img for g in groups for img in g]))
-        return out
+        return BatchFeature(out)
 
-    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True, template: str | None = None) -> str:
-        """Messages with {"type": "image"} / {"type": "text"} parts -> the prompt string with `<image>` markers."""
+    def apply_chat_template(
+        self,
+        messages: list[dict],
+        add_generation_prompt: bool = True,
+        template: str | None = None,
+        *,
+        tokenize: bool = False,
+        return_dict: bool = True,
+        continue_final_message: bool = False,
+        processor_kwargs: dict | None = None,
+        **kwargs,
+    ) -> str | BatchFeature:
+        """Messages with {"type": "image"} / {"type": "text"} parts -> the prompt string with `<image>` markers.
+
+        With `tokenize=True` (as `pipeline("image-text-to-text")` calls it) the images named by the parts
+        (`"image"`, `"path"`, `"url"` or `"image_url"`) are loaded and the processor's `BatchFeature` is returned.
+        """
         from .templates import get_template
 
+        if continue_final_message:
+            raise ValueError("MiniGeminiProcessor cannot continue a final assistant message; end the chat with a user turn.")
         name = template or self.template or "tokenizer"
-        return get_template(name, self.tokenizer).render(messages, add_generation_prompt=add_generation_prompt)
+        prompt = get_template(name, self.tokenizer).render(messages, add_generation_prompt=add_generation_prompt)
+        if not tokenize:
+            return prompt
+        out = self(text=prompt, images=chat_images(messages), **(processor_kwargs or {}))
+        return out if return_dict else out["input_ids"]
 
     @property
     def stop_strings(self) -> tuple[str, ...]:
@@ -156,53 +175,50 @@ class MiniGeminiProcessor:
 
         return tuple(get_template(self.template or "tokenizer", self.tokenizer).stop_strings)
 
-    def decode(self, ids, **kwargs) -> str:
-        return self.tokenizer.decode(ids, **kwargs)
-
-    def batch_decode(self, ids, **kwargs) -> list[str]:
-        return self.tokenizer.batch_decode(ids, **kwargs)
-
     # ---- persistence -----------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return {
-            "processor_class": type(self).__name__,
-            "image_processor": self.image_processor.to_dict(),
-            "image_seq_length": self.image_seq_length,
-            "template": self.template,
-            "model_max_length": self.model_max_length,
-            "padding_side": self.padding_side,
-        }
-
-    def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        self.tokenizer.save_pretrained(directory)
-        (directory / PROCESSOR_CONFIG).write_text(json.dumps(self.to_dict(), indent=2))
+    # save_pretrained is ProcessorMixin's: the tokenizer files plus processor_config.json holding
+    # image_processor, image_seq_length, template, model_max_length and padding_side.
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, **overrides) -> "MiniGeminiProcessor":
-        """Our folder (with processor_config.json) or an official MGM checkpoint folder."""
+    def from_pretrained(cls, pretrained_model_name_or_path: str | Path, **kwargs) -> "MiniGeminiProcessor":
+        """Our folder or hub id (processor_config.json), or an official MGM checkpoint folder."""
         from .official import local_checkpoint, read_official
 
-        local = local_checkpoint(path)
+        local = local_checkpoint(pretrained_model_name_or_path)
         if local is None:  # a hub id of our own format
             from huggingface_hub import snapshot_download
 
-            local = Path(snapshot_download(str(path), allow_patterns=["*.json", "*.model", "*.txt"]))
-        path = local
-        cfg_file = path / PROCESSOR_CONFIG
-        if not cfg_file.exists():  # official: config, tokenizer and shard headers, never weights
-            keep = {k: v for k, v in overrides.items() if k in ("lr_tower", "hr_tower", "template")}
-            official = read_official(path, weights=False, **keep)
+            local = Path(snapshot_download(str(pretrained_model_name_or_path), allow_patterns=["*.json", "*.model", "*.txt"]))
+        if not (local / PROCESSOR_NAME).exists():  # official: config, tokenizer and shard headers, never weights
+            keep = {k: v for k, v in kwargs.items() if k in ("lr_tower", "hr_tower", "template")}
+            official = read_official(local, weights=False, **keep)
             return cls.from_config(official.tokenizer, official.config)
-        cfg = json.loads(cfg_file.read_text())
-        cfg.update(overrides)
-        tokenizer = cfg.pop("tokenizer", None) or AutoTokenizer.from_pretrained(path)
-        return cls(
-            tokenizer=tokenizer,
-            image_processor=MiniGeminiImageProcessor.from_dict(cfg["image_processor"]),
-            image_seq_length=cfg["image_seq_length"],
-            template=cfg.get("template"),
-            model_max_length=cfg.get("model_max_length"),
-            padding_side=cfg.get("padding_side", "left"),
-        )
+        return super().from_pretrained(local, **kwargs)
+
+    @classmethod
+    def _get_arguments_from_pretrained(cls, pretrained_model_name_or_path, processor_dict=None, **kwargs):
+        """The tokenizer from the folder; the image processor from processor_config.json (also folders saved
+        before it carried `image_processor_type`)."""
+        hub = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder")
+        tokenizer = AutoTokenizer.from_pretrained(pretrained_model_name_or_path, **{k: kwargs[k] for k in hub if k in kwargs})
+        return [tokenizer, MiniGeminiImageProcessor.from_dict(processor_dict["image_processor"])]
+
+
+def chat_images(messages: list[dict]) -> list:
+    """The images that a chat's image parts carry, in order (PIL images, arrays, paths, URLs or data URIs)."""
+    from transformers.image_utils import load_image
+
+    found = []
+    for message in messages:
+        content = message.get("content")
+        for part in content if isinstance(content, (list, tuple)) else ():
+            if not isinstance(part, dict) or part.get("type") not in ("image", "image_url"):
+                continue
+            source = part.get("image", part.get("path", part.get("url")))
+            if source is None and isinstance(part.get("image_url"), dict):
+                source = part["image_url"].get("url")
+            if source is None:
+                raise ValueError(f"Image part {part!r} carries no image; give it an 'image', 'path' or 'url'.")
+            is_remote = isinstance(source, str) and source.startswith(("http://", "https://", "data:"))
+            found.append(load_image(source) if is_remote else source)
+    return found
