@@ -29,6 +29,13 @@ def error_body(status: int, message: str, code: str | None, param: str | None = 
     return {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": param, "code": code}}
 
 
+def too_large_message(max_bytes: int) -> str:
+    return (
+        f"The request body exceeds the limit of {max_bytes:,} bytes. Send smaller or fewer images "
+        "(or start the server with a larger --max-body-bytes)."
+    )
+
+
 def error_response(status: int, message: str, code: str | None, param: str | None = None) -> JSONResponse:
     return JSONResponse(error_body(status, message, code, param), status_code=status)
 
@@ -58,7 +65,5 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 413:
-            from .limits import too_large_message
-
             return error_response(413, too_large_message(max_body_bytes), "request_too_large")
         return error_response(exc.status_code, str(exc.detail), None)

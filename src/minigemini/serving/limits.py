@@ -6,7 +6,7 @@ import json
 
 from starlette.exceptions import HTTPException
 
-from .errors import error_body
+from .errors import error_body, too_large_message
 
 
 class BodyTooLarge(HTTPException):
@@ -46,10 +46,3 @@ class BodySizeLimit:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def too_large_message(max_bytes: int) -> str:
-    return (
-        f"The request body exceeds the limit of {max_bytes:,} bytes. Send smaller or fewer images "
-        "(or start the server with a larger --max-body-bytes)."
-    )
