@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import socket
 from pathlib import Path
@@ -178,3 +179,18 @@ HUB_BUILDERS = {
     "textvqa": textvqa_hub, "mme": mme_hub, "mmbench": mmbench_hub, "mmmu": mmmu_hub,
     "mathvista": mathvista_hub, "mmvet": mmvet_hub, "pope": pope_hub, "gqa": gqa_hub,
 }
+
+
+def write_official_answers(path: Path, rows: list[dict]) -> Path:
+    """An answer file as the official LLaVA/MGM eval scripts write it: `ans_file.write(json.dumps(row) + "\\n")`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as ans_file:
+        for row in rows:
+            ans_file.write(json.dumps(row) + "\n")
+    return path
+
+
+def model_vqa_row(question_id, prompt: str, text: str, model_id: str = "MGM-7B") -> dict:
+    """One row of `model_vqa` / `model_vqa_loader`, with their keys in their order."""
+    return {"question_id": question_id, "prompt": prompt, "text": text, "answer_id": "Zx3pLuYWyEnb7PFkD7sBz4",
+            "model_id": model_id, "metadata": {}}

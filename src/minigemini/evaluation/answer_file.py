@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import TextIO
 
 
-def read_answers(path: Path) -> dict[str, dict]:
-    """Rows keyed by `question_id`; a truncated final line is ignored, a broken earlier line is an error."""
+def read_answer_rows(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) for every JSON line, in file order, whatever its keys (official answer files vary).
+
+    A truncated final line is ignored, a broken earlier line is an error."""
     if not path.exists():
-        return {}
+        return []
     lines = path.read_text(encoding="utf-8").split("\n")
-    answers: dict[str, dict] = {}
+    rows: list[tuple[int, dict]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -28,6 +30,16 @@ def read_answers(path: Path) -> dict[str, dict]:
             if number == len(lines):  # unterminated tail from a killed run
                 break
             raise ValueError(f"{path}:{number} is not valid JSON ({error}); fix or delete that line") from error
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{number} is not a JSON object; is this a predictions file?")
+        rows.append((number, row))
+    return rows
+
+
+def read_answers(path: Path) -> dict[str, dict]:
+    """Rows keyed by `question_id` (our own answer files); see `read_answer_rows` for the tail rule."""
+    answers: dict[str, dict] = {}
+    for number, row in read_answer_rows(path):
         if "question_id" not in row or "text" not in row:
             raise ValueError(f"{path}:{number} lacks 'question_id' or 'text'; is this a predictions file?")
         answers[str(row["question_id"])] = row

@@ -7,7 +7,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .answer_file import AnswerWriter, read_answers
+from .answer_file import AnswerWriter, read_answer_rows, read_answers
 from .benchmarks import get_benchmark
 from .benchmarks.base import Benchmark, PromptStyle
 from .judge import Judge
@@ -24,8 +24,11 @@ def results_path(out_dir: Path, bench: str) -> Path:
     return Path(out_dir) / f"{bench}_results.json"
 
 
-def _load_samples(benchmark: Benchmark, style: PromptStyle, data_dir: Path, limit: int | None) -> list[Sample]:
-    samples = benchmark.load(Path(data_dir), style)
+def _load_samples(
+    benchmark: Benchmark, style: PromptStyle, data_dir: Path, limit: int | None, scoring_only: bool = False
+) -> list[Sample]:
+    load = (benchmark.load_for_scoring or benchmark.load) if scoring_only else benchmark.load
+    samples = load(Path(data_dir), style)
     seen: set[str] = set()
     for sample in samples:
         if sample.id in seen:
@@ -66,13 +69,14 @@ def _score(
     style: PromptStyle,
     samples: list[Sample],
     predictions_file: Path,
+    data_dir: Path,
     out_dir: Path,
     judge: Judge | None,
     show: bool,
 ) -> dict[str, Any]:
-    rows = read_answers(predictions_file)
-    model = next((str(r["model_id"]) for r in rows.values() if r.get("model_id")), "unknown")
-    texts = {qid: str(row["text"]) for qid, row in rows.items()}
+    rows = read_answer_rows(predictions_file)
+    model = next((str(r["model_id"]) for _, r in rows if r.get("model_id")), "unknown")
+    texts = benchmark.match(samples, rows, Path(data_dir))
     score = benchmark.score(samples, texts, ScoreContext(out_dir, judge))
     judge_record = judge.describe() if judge else None
     record = results_record(benchmark.name, model, style.describe(), judge_record, score, predictions_file)
@@ -102,7 +106,7 @@ def run_benchmark(
     samples = _load_samples(benchmark, style, Path(data_dir), limit)
     path = answers_path(out_dir, bench)
     predict_all(samples, predictor, path, batch_size, progress)
-    return _score(benchmark, style, samples, path, out_dir, judge, progress)
+    return _score(benchmark, style, samples, path, Path(data_dir), out_dir, judge, progress)
 
 
 def score_predictions(
@@ -123,7 +127,7 @@ def score_predictions(
     predictions_file = Path(predictions_file)
     if not predictions_file.is_file():
         raise FileNotFoundError(f"predictions file {predictions_file} not found")
-    samples = _load_samples(benchmark, style, Path(data_dir), limit)
+    samples = _load_samples(benchmark, style, Path(data_dir), limit, scoring_only=True)
     out = Path(out_dir) if out_dir else predictions_file.parent
-    return _score(benchmark, style, samples, predictions_file, out, judge, show)
+    return _score(benchmark, style, samples, predictions_file, Path(data_dir), out, judge, show)
 

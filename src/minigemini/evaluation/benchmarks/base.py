@@ -11,6 +11,9 @@ from ..predictor import Decoding
 from ..sample import BenchmarkScore, Sample, ScoreContext
 
 PROTOCOLS = ("official", "lmms-eval")
+OWN_SHAPE = ("question_id", "text")  # our rows, and every LLaVA/MGM `model_vqa*` row
+
+AnswerRows = list[tuple[int, dict]]  # (line number, row) as `read_answer_rows` returns them
 SHORT_ANSWER = "Answer the question using a single word or phrase."
 LETTER_ANSWER = "Answer with the option's letter from the given choices directly."
 
@@ -31,9 +34,49 @@ class PromptStyle:
         return record
 
 
+def answer_field(number: int, row: dict, key: str) -> Any:
+    """`row[key]`, or an error naming the answer-file line that lacks it."""
+    if key not in row:
+        raise ValueError(f"answer row at line {number} lacks {key!r}; is this a predictions file for this benchmark?")
+    return row[key]
+
+
+def match_by_id(
+    samples: list[Sample], rows: AnswerRows, data_dir: Path, shapes: tuple[tuple[str, str], ...] = (OWN_SHAPE,)
+) -> dict[str, str]:
+    """Sample id -> answer text, from rows holding one of the (id key, text key) `shapes`; a later row wins."""
+    found: dict[str, str] = {}
+    for number, row in rows:
+        shape = next(((i, t) for i, t in shapes if i in row and t in row), None)
+        if shape is None:
+            wanted = " or ".join(f"{i!r}+{t!r}" for i, t in shapes)
+            raise ValueError(f"answer row at line {number} has no {wanted}; is this a predictions file for this benchmark?")
+        found[str(row[shape[0]])] = str(row[shape[1]])
+    return found
+
+
+def split_own_rows(samples: list[Sample], rows: AnswerRows) -> tuple[dict[str, str], AnswerRows]:
+    """Rows whose `question_id` is one of our sample ids (files we wrote), as id -> text; and all other rows."""
+    ids = {s.id for s in samples}
+    own: dict[str, str] = {}
+    others: AnswerRows = []
+    for number, row in rows:
+        if str(row.get("question_id")) in ids:
+            own[str(row["question_id"])] = str(answer_field(number, row, "text"))
+        else:
+            others.append((number, row))
+    return own, others
+
+
+Matcher = Callable[[list[Sample], AnswerRows, Path], dict[str, str]]
+
+
 @dataclass(frozen=True)
 class Benchmark:
-    """A benchmark: its local layout loader, scorer and hub-to-layout converter."""
+    """A benchmark: its local layout loader, scorer, answer-row matcher and hub-to-layout converter.
+
+    `match` pairs answer-file rows (ours and the official scripts' shapes) with sample ids;
+    `load_for_scoring` (default: `load`) reads only what scoring needs."""
 
     name: str
     styles: dict[str, PromptStyle]
@@ -41,6 +84,8 @@ class Benchmark:
     score: Callable[[list[Sample], dict[str, str], ScoreContext], BenchmarkScore]
     prepare: Callable[[Path, Path], Path]
     needs_judge: bool = False
+    match: Matcher = match_by_id
+    load_for_scoring: Callable[[Path, PromptStyle], list[Sample]] | None = None
 
     def style(self, protocol: str) -> PromptStyle:
         if protocol not in self.styles:
@@ -48,9 +93,12 @@ class Benchmark:
         return self.styles[protocol]
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, purpose: str) -> Any:
+    """Parse a benchmark file; when it is missing, the error says what it is needed for."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; see docs/evaluation.md for the expected layout, or run `eval prepare`")
+        raise FileNotFoundError(
+            f"{path} not found (needed for {purpose}); see docs/evaluation.md for the layout, or run `eval prepare`"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 

@@ -2,6 +2,9 @@
 
     DATA/testdev_balanced_questions.json   {qid: {imageId, question, answer, types: {structural, ...}}}
     DATA/images/<imageId>.jpg
+
+Answer files: LLaVA's `model_vqa_loader` on llava_gqa_testdev_balanced.jsonl writes `question_id` = the GQA
+question id and `text`, as ours do; `convert_gqa_for_eval.py`'s normalisation is in `scorers.gqa`.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
             decoding=style.decoding,
             meta={"answer": entry["answer"], "structural": (entry.get("types") or {}).get("structural")},
         )
-        for qid, entry in read_json(data_dir / ANNOTATIONS).items()
+        for qid, entry in read_json(data_dir / ANNOTATIONS, "the GQA questions and answers").items()
     ]
 
 

@@ -4,6 +4,9 @@
                                  question_type, answer_type, query, metadata: {task, skills, ...}}}
     DATA/images/<pid>.jpg
 
+Answer files: ours, or MGM's `model_math_vista.py` output (one row per problem: the testmini entry plus
+`query` and `response`, keyed by `pid`).
+
 Judge extractions are cached in OUT/mathvista_extractions.json, so re-scoring calls the judge only
 for replies it has not seen.
 """
@@ -18,7 +21,7 @@ from ..images import file_loader
 from ..predictor import Decoding
 from ..sample import BenchmarkScore, Sample, ScoreContext
 from ..scorers.mathvista import MathVistaProblem, extract_answer, mathvista_correct
-from .base import Benchmark, PromptStyle, percent, predictions_for, read_json, write_json
+from .base import OWN_SHAPE, Benchmark, PromptStyle, match_by_id, percent, predictions_for, read_json, write_json
 from .hub import plain, read_hub_split, write_image
 
 ANNOTATIONS = "testmini.json"
@@ -47,7 +50,7 @@ def _problem(entry: dict) -> MathVistaProblem:
 
 
 def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
-    problems = read_json(data_dir / ANNOTATIONS)
+    problems = read_json(data_dir / ANNOTATIONS, "the MathVista problems and answers")
     samples = []
     for pid, entry in problems.items():
         if "query" not in entry:
@@ -116,4 +119,9 @@ def prepare(source: Path, out: Path) -> Path:
     return out
 
 
-BENCHMARK = Benchmark("mathvista", STYLES, load, score, prepare, needs_judge=True)
+def match(samples: list[Sample], rows: list[tuple[int, dict]], data_dir: Path) -> dict[str, str]:
+    """Our rows (`question_id`, `text`) or MGM model_math_vista rows (`pid`, `response`)."""
+    return match_by_id(samples, rows, data_dir, shapes=(("pid", "response"), OWN_SHAPE))
+
+
+BENCHMARK = Benchmark("mathvista", STYLES, load, score, prepare, needs_judge=True, match=match)

@@ -3,6 +3,11 @@
 Columns: index, question, hint, A, B, C, D[, E], answer (dev only), category, image, source,
 l2-category, comment, split. Circular copies share `index % 1_000_000`; questions that ship
 without copies get them here (options rotated, answer letter moved along), as VLMEvalKit does.
+
+Answer files: ours, or LLaVA/MGM `model_vqa_mmbench` rows (`question_id` = the tsv index, plus `round_id`,
+`options`, `option_char`). Round 0 answers the tsv row; with `--all-rounds`, round r answers the same options
+rotated r times, which is our generated copy index + r * 1e6 (rounds of a question that ships its own copies
+are not ours to score and are left out; `convert_mmbench_for_submission.py` would keep only the last round).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from ..images import base64_loader
 from ..predictor import Decoding
 from ..sample import BenchmarkScore, Sample, ScoreContext
 from ..scorers.mmbench import CIRCULAR_STRIDE, MMBenchAnswer, mmbench_scores
-from .base import LETTER_ANSWER, Benchmark, PromptStyle, predictions_for
+from .base import LETTER_ANSWER, AnswerRows, Benchmark, PromptStyle, answer_field, predictions_for
 from .hub import image_bytes, read_hub_split
 from .mmbench_submission import write_submission
 
@@ -116,6 +121,19 @@ def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
     return samples
 
 
+def match(samples: list[Sample], rows: AnswerRows, data_dir: Path) -> dict[str, str]:
+    """Sample id -> text: `question_id` (+ `round_id` * 1e6 for later official rounds of our generated copies)."""
+    generated = {s.id for s in samples if s.meta["row"] is None}
+    found: dict[str, str] = {}
+    for number, row in rows:
+        index, round_id = int(answer_field(number, row, "question_id")), int(row.get("round_id") or 0)
+        sample_id = str(index + round_id * CIRCULAR_STRIDE)
+        if round_id and (index >= CIRCULAR_STRIDE or sample_id not in generated):
+            continue
+        found[sample_id] = str(answer_field(number, row, "text"))
+    return found
+
+
 def score(samples: list[Sample], predictions: dict[str, str], context: ScoreContext) -> BenchmarkScore:
     pairs = predictions_for(samples, predictions)
     result = BenchmarkScore(metrics={}, counts={"passes": len(pairs)})
@@ -148,4 +166,4 @@ def prepare(source: Path, out: Path, subset: str = "en", split: str = "dev") -> 
     return out
 
 
-BENCHMARK = Benchmark("mmbench", STYLES, load, score, prepare)
+BENCHMARK = Benchmark("mmbench", STYLES, load, score, prepare, match=match)

@@ -4,21 +4,27 @@
     DATA/<subtask>/images/<image> + DATA/<subtask>/questions_answers_YN/<image>.txt   (the others)
 
 Each .txt holds the image's two questions, one `question<TAB>Yes|No` per line.
+
+Answer files: ours (one id per question) or LLaVA/MGM `model_vqa_loader` on llava_mme.jsonl, where both
+questions of an image share `question_id` = "<subtask>/<image file>"; `match` pairs those rows with questions
+by (subtask, .txt file, question) exactly as LLaVA's `convert_answer_to_mme.py` does.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable
 
 from ..images import file_loader
 from ..predictor import Decoding
 from ..sample import BenchmarkScore, Sample, ScoreContext
 from ..scorers.mme import COGNITION_SUBTASKS, PERCEPTION_SUBTASKS, MMEAnswer, mme_scores
-from .base import SHORT_ANSWER, Benchmark, PromptStyle, predictions_for
+from .base import SHORT_ANSWER, AnswerRows, Benchmark, PromptStyle, answer_field, predictions_for, split_own_rows
 from .hub import read_hub_split, write_image
 
 IMAGE_SUFFIXES = (".jpg", ".png", ".jpeg", ".JPG", ".PNG")
+YES_NO = "Please answer yes or no."
 
 STYLES = {
     "official": PromptStyle("official", "LLaVA llava_mme: question + short-answer instruction", Decoding(max_new_tokens=128)),
@@ -51,7 +57,7 @@ def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
             for number, line in enumerate(txt.read_text(encoding="utf-8").splitlines()):
                 if not line.strip():
                     continue
-                question, sep, answer = line.rpartition("\t")
+                question, sep, answer = line.strip().rpartition("\t")
                 if not sep:
                     raise ValueError(f"{txt}:{number + 1} should be 'question<TAB>answer'")
                 samples.append(
@@ -60,12 +66,37 @@ def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
                         prompt=f"{question.strip()}\n{SHORT_ANSWER}",
                         load_images=file_loader(image),
                         decoding=style.decoding,
-                        meta={"subtask": subtask, "image": image.name, "gt": answer.strip()},
+                        meta={"subtask": subtask, "image": image.name, "gt": answer.strip(), "file": txt.name, "question": question},
                     )
                 )
     if not samples:
         raise FileNotFoundError(f"no MME subtask folders (e.g. {data_dir / 'existence'}) with question files found")
     return samples
+
+
+def _converter_question(prompt: str, known: Callable[[str], bool]) -> str:
+    """The question text `convert_answer_to_mme.py` looks up for an answer row's prompt."""
+    if SHORT_ANSWER in prompt:
+        prompt = prompt.replace(SHORT_ANSWER, "").strip()
+    if YES_NO not in prompt:
+        prompt = f"{prompt} {YES_NO}"
+        if not known(prompt):
+            prompt = prompt.replace(f" {YES_NO}", f"  {YES_NO}")
+    return prompt
+
+
+def match(samples: list[Sample], rows: AnswerRows, data_dir: Path) -> dict[str, str]:
+    """Our rows by id; official rows by (subtask, <image stem>.txt, question), as convert_answer_to_mme.py."""
+    found, official = split_own_rows(samples, rows)
+    by_key = {(s.meta["subtask"], s.meta["file"], s.meta["question"]): s.id for s in samples}
+    for number, row in official:
+        question_id = str(answer_field(number, row, "question_id"))
+        subtask = question_id.split("/")[0]
+        file = question_id.split("/")[-1].split(".")[0] + ".txt"
+        question = _converter_question(str(answer_field(number, row, "prompt")), lambda q: (subtask, file, q) in by_key)
+        if (subtask, file, question) in by_key:  # other rows (a --limit run) are left out, as our own extra rows are
+            found[by_key[(subtask, file, question)]] = str(answer_field(number, row, "text"))
+    return found
 
 
 def score(samples: list[Sample], predictions: dict[str, str], context: ScoreContext) -> BenchmarkScore:
@@ -92,4 +123,4 @@ def prepare(source: Path, out: Path) -> Path:
     return out
 
 
-BENCHMARK = Benchmark("mme", STYLES, load, score, prepare)
+BENCHMARK = Benchmark("mme", STYLES, load, score, prepare, match=match)

@@ -1,6 +1,11 @@
 """MMMU in its published layout, the hub repository itself: DATA/<Subject>/validation-*.parquet.
 
 Columns used: id, question, options (a Python-literal list), answer, question_type, image_1..image_7.
+
+Answer files: ours, or MGM's `MMMU/eval/run_llava.py` output (one row per question: `id`, `question_type`,
+`answer`, `response`, `parsed_pred`[, `index2ans`]). Scoring re-parses `response` with the official parsers;
+a multiple-choice reply that names no option gets the official seeded random pick, which can differ from the
+`parsed_pred` the original run drew from its own random stream.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from ..scorers.mmmu import (
     parse_open_response,
     subject_domain,
 )
-from .base import LETTER_ANSWER, SHORT_ANSWER, Benchmark, PromptStyle, percent, predictions_for
+from .base import LETTER_ANSWER, OWN_SHAPE, SHORT_ANSWER, Benchmark, PromptStyle, match_by_id, percent, predictions_for
 from .hub import image_bytes, read_hub_split
 
 SPLIT = "validation"
@@ -139,4 +144,9 @@ def prepare(source: Path, out: Path) -> Path:
     return out
 
 
-BENCHMARK = Benchmark("mmmu", STYLES, load, score, prepare)
+def match(samples: list[Sample], rows: list[tuple[int, dict]], data_dir: Path) -> dict[str, str]:
+    """Our rows (`question_id`, `text`) or MGM run_llava rows (`id`, `response`)."""
+    return match_by_id(samples, rows, data_dir, shapes=(("id", "response"), OWN_SHAPE))
+
+
+BENCHMARK = Benchmark("mmmu", STYLES, load, score, prepare, match=match)

@@ -3,6 +3,9 @@
     DATA/mm-vet.json   {"v1_0": {imagename, capability: [...], question, answer}, ...}
     DATA/images/<imagename>
 
+Answer files: ours (`question_id` = "v1_N") or MGM/LLaVA `model_vqa` on llava-mm-vet.jsonl (`question_id` = N,
+which `convert_mmvet_for_eval.py` turns into "v1_N").
+
 Scoring grades each answer with a judge and also writes OUT/mmvet_submission.json
 ({"v1_<qid>": answer}) for the official online grader.
 """
@@ -16,7 +19,7 @@ from ..images import file_loader
 from ..predictor import Decoding
 from ..sample import BenchmarkScore, Sample, ScoreContext
 from ..scorers.mmvet import grade
-from .base import Benchmark, PromptStyle, percent, predictions_for, read_json, write_json
+from .base import Benchmark, PromptStyle, answer_field, percent, predictions_for, read_json, write_json
 from .hub import plain, read_hub_split, write_image
 
 ANNOTATIONS = "mm-vet.json"
@@ -45,7 +48,7 @@ def _capabilities(value) -> list[str]:
 
 def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
     samples = []
-    for qid, entry in read_json(data_dir / ANNOTATIONS).items():
+    for qid, entry in read_json(data_dir / ANNOTATIONS, "the MM-Vet questions and answers").items():
         pre = LMMS_EVAL_PRE_PROMPT if style.protocol == "lmms-eval" else ""
         samples.append(
             Sample(
@@ -108,4 +111,14 @@ def prepare(source: Path, out: Path) -> Path:
     return out
 
 
-BENCHMARK = Benchmark("mmvet", STYLES, load, score, prepare, needs_judge=True)
+def match(samples: list[Sample], rows: list[tuple[int, dict]], data_dir: Path) -> dict[str, str]:
+    """Sample id -> text; an official numeric `question_id` N names sample "v1_N", as convert_mmvet_for_eval does."""
+    ids = {s.id for s in samples}
+    found = {}
+    for number, row in rows:
+        qid = str(answer_field(number, row, "question_id"))
+        found[qid if qid in ids else submission_key(qid)] = str(answer_field(number, row, "text"))
+    return found
+
+
+BENCHMARK = Benchmark("mmvet", STYLES, load, score, prepare, needs_judge=True, match=match)
