@@ -223,3 +223,50 @@ def test_cli_names_the_missing_api_key_variable(tmp_path, monkeypatch):
                                       "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--api-key-env", "MY_KEY"])
     assert result.exit_code != 0
     assert "MY_KEY" in result.output
+
+
+def test_colliding_ids_are_all_asked_once_and_keys_survive_edits_of_the_input(llm, tmp_path):
+    rows = [{"id": "x", "caption": "SRC0 A lighthouse [ok]."}, {"id": "x", "caption": "SRC1 A lighthouse [ok]."},
+            {"id": "x#2", "caption": "SRC2 A lighthouse [ok]."}, {"caption": "SRC3 A lighthouse [ok]."}]
+    src = tmp_path / "captions.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "gen.json"
+    counts = gi.build_generation_data(src, out, "recaption", settings(llm), progress=False)
+    assert counts["ok"] == 4 and llm.requests == {f"SRC{i}": 1 for i in range(4)}
+    ids = [r["id"] for r in json.loads(out.read_text())]
+    assert len(set(ids)) == 4 and ids[2:] == ["gen_recaption_x#2", "gen_recaption_line4"]
+
+    # insert a new first row, drop SRC2 and edit SRC3: only the new and the edited sources are asked
+    edited = [{"caption": "SRC4 A new one [ok]."}, rows[0], rows[1], {"caption": "SRC3 A lighthouse, edited [ok]."}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in edited))
+    counts = gi.build_generation_data(src, out, "recaption", settings(llm), progress=False)
+    assert (counts["ok"], counts["resumed"]) == (4, 2)
+    assert llm.requests == {"SRC0": 1, "SRC1": 1, "SRC2": 1, "SRC3": 2, "SRC4": 1}
+    assert len({r["id"] for r in json.loads(out.read_text())}) == 4
+
+
+def test_identical_sources_are_distinct_sources():
+    first, second = gi.source_key("x", "a cat", 1), gi.source_key("x", "a cat", 2)
+    assert first != second and first.split("-")[0] == second.split("-")[0]
+
+
+def test_a_second_run_on_the_same_output_is_refused_naming_the_pid_and_a_stale_lock_is_taken_over(llm, tmp_path):
+    src = write_captions(tmp_path / "captions.jsonl", ["hang", "ok"])
+    out = tmp_path / "gen.json"
+    first = threading.Thread(target=gi.build_generation_data, args=(src, out, "recaption", settings(llm)),
+                             kwargs={"concurrency": 1, "progress": False})
+    first.start()
+    assert llm.hang_reached.wait(60)
+    args = ["gen-instructions", str(src), str(out), "--mode", "recaption", "--base-url", llm.url, "--model", "tiny"]
+    refused = CliRunner().invoke(app, args, env={"OPENAI_API_KEY": "EMPTY"})
+    assert refused.exit_code == 1
+    assert f"pid {os.getpid()}" in refused.output and len(refused.output.strip().splitlines()) == 1
+    llm.release.set()
+    first.join(30)
+    assert not out.with_name("gen.json.lock").exists()
+
+    # a lock file left by a killed run (its pid is gone, the kernel dropped its lock) does not block the next run
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out.with_name("gen.json.lock").write_text(f"{dead.pid}\n")
+    assert CliRunner().invoke(app, args, env={"OPENAI_API_KEY": "EMPTY"}).exit_code == 0

@@ -56,6 +56,7 @@ def gen_instructions_cmd(
 ) -> None:
     """Ask an LLM for generation-instruction data (paper §3.3); resumable, failures counted by reason."""
     from .gen_instructions import ChatSettings, build_generation_data
+    from .output_lock import OutputLocked
 
     if mode not in ("recaption", "context"):
         raise typer.BadParameter("use 'recaption' or 'context'", param_hint="--mode")
@@ -68,14 +69,14 @@ def gen_instructions_cmd(
         )
     settings = ChatSettings(base_url=base_url, model=model, api_key=api_key, timeout=timeout,
                             max_retries=max_retries, temperature=temperature, max_tokens=max_tokens)
-    counts = build_generation_data(source, output, mode, settings, sd_examples=sd_examples,
-                                   query_examples=query_examples, seed=seed, concurrency=concurrency,
-                                   limit=limit, retry_failed=retry_failed)
+    try:
+        counts = build_generation_data(source, output, mode, settings, sd_examples=sd_examples,
+                                       query_examples=query_examples, seed=seed, concurrency=concurrency,
+                                       limit=limit, retry_failed=retry_failed)
+    except OutputLocked as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
     _print_counts(f"wrote {output}", counts)
-
-
-if __name__ == "__main__":
-    app()
 
 
 @app.command("synthetic")
@@ -104,3 +105,7 @@ def tiny_cmd(
 
     for name, path in write_tiny_dataset(out_dir, n=n, seed=seed).items():
         console.print(f"{name}: {path}")
+
+
+if __name__ == "__main__":
+    app()

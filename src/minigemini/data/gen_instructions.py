@@ -9,12 +9,20 @@ Two tasks:
 Each query shows 5 example SD prompts and 3 example user requests, sampled per source (seeded)
 from the user's files plus the defaults in `gen_examples/`. Replies must be a JSON object with
 exactly the requested keys; failures are counted by reason. Progress is an append-only JSONL
-(`OUT.progress.jsonl`, one record per attempt, keyed by source id), so a killed run resumes
-without duplicates or losses; the final LLaVA JSON is written atomically at the end.
+(`OUT.progress.jsonl`, one record per attempt, keyed by source key), so a killed run resumes
+without duplicates or losses; the final LLaVA JSON is written atomically at the end. One run at a
+time may write an output (`OUT.lock`, see `output_lock`).
+
+A source's key is a hash of its `id` field and its content plus an occurrence index among identical
+(id, content) pairs: `<16 hex>-1`, `<16 hex>-2`. It is unique, and stable when other sources are
+added, removed or reordered; editing a source's text gives it a new key, so it is asked again.
+The row id is `gen_<mode>_<id>`, where `<id>` is the `id` field (else `line<N>`), followed by
+`.<key>` when several sources share that id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -29,6 +37,7 @@ from tqdm import tqdm
 
 from ..generation.markup import add_gen_trigger, wrap_prompt
 from .llava import iter_records
+from .output_lock import output_lock
 
 Mode = Literal["recaption", "context"]
 EXAMPLES_DIR = Path(__file__).with_name("gen_examples")
@@ -52,10 +61,13 @@ class ReplyError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
-    """One input: a caption (recaption) or a list of {"from", "value"} turns (context)."""
+    """One input: a caption (recaption) or a list of {"from", "value"} turns (context).
+
+    `key` identifies it in the progress file (see the module docstring); `id` names its row."""
 
     id: str
     content: str | list[dict[str, str]]
+    key: str
 
 
 @dataclass(frozen=True)
@@ -117,9 +129,15 @@ def _caption(obj: dict) -> str:
     return next((t["value"].strip() for t in _turns(obj) if t["from"] == "gpt"), "")
 
 
+def source_key(given_id: Any, content: Any, occurrence: int) -> str:
+    """`<sha256 of (id field, content), 16 hex>-<occurrence>`: unique, and independent of other sources."""
+    blob = json.dumps([given_id, content], ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return f"{hashlib.sha256(blob).hexdigest()[:16]}-{occurrence}"
+
+
 def read_sources(path: str | Path, mode: Mode) -> tuple[list[Source], Counter]:
-    """Sources with unique ids (`id` field or file line; repeats get `#2`, `#3`) and skip counts."""
-    sources, skipped, seen = [], Counter(), Counter()
+    """Sources with unique, edit-stable keys and unique ids (see the module docstring), and skip counts."""
+    found, skipped, seen = [], Counter(), Counter()
     for line, obj in iter_records(path):
         if not isinstance(obj, dict):
             skipped["bad_source"] += 1
@@ -135,9 +153,12 @@ def read_sources(path: str | Path, mode: Mode) -> tuple[list[Source], Counter]:
         if not content:
             skipped["bad_source"] += 1
             continue
-        base = str(obj.get("id", f"line{line}"))
-        seen[base] += 1
-        sources.append(Source(base if seen[base] == 1 else f"{base}#{seen[base]}", content))
+        given = obj.get("id")
+        key = source_key(given, content, 1)
+        seen[key] += 1
+        found.append((str(given if given is not None else f"line{line}"), content, source_key(given, content, seen[key])))
+    names = Counter(name for name, _, _ in found)
+    sources = [Source(name if names[name] == 1 else f"{name}.{key}", content, key) for name, content, key in found]
     return sources, skipped
 
 
@@ -207,27 +228,30 @@ def ask(client: Any, settings: ChatSettings, query: str) -> tuple[str | None, st
 
 
 def attempt(client: Any, settings: ChatSettings, query: str, source: Source, mode: Mode) -> dict[str, Any]:
-    """One progress record: `{"source_id", "status": "ok", "row"}` or `{..., "failed", "reason"}`."""
+    """One progress record: `{"source_id", "key", "status": "ok", "row"}` or `{..., "failed", "reason"}`."""
     import openai
 
+    record = {"source_id": source.id, "key": source.key}
     try:
         reply, finish = ask(client, settings, query)
         if finish == "length":
             raise ReplyError("truncated")
         row = make_row(source, parse_reply(reply, mode), mode)
     except ReplyError as err:
-        return {"source_id": source.id, "status": "failed", "reason": err.reason}
+        return {**record, "status": "failed", "reason": err.reason}
     except openai.APITimeoutError:
-        return {"source_id": source.id, "status": "failed", "reason": "timeout"}
+        return {**record, "status": "failed", "reason": "timeout"}
     except openai.APIConnectionError:
-        return {"source_id": source.id, "status": "failed", "reason": "connection_error"}
+        return {**record, "status": "failed", "reason": "connection_error"}
     except openai.APIStatusError as err:
-        return {"source_id": source.id, "status": "failed", "reason": f"http_{err.status_code}"}
-    return {"source_id": source.id, "status": "ok", "row": row}
+        return {**record, "status": "failed", "reason": f"http_{err.status_code}"}
+    return {**record, "status": "ok", "row": row}
 
 
 def read_progress(path: Path) -> dict[str, dict[str, Any]]:
-    """Latest record per source id; a torn last line (from a kill) is cut off the file."""
+    """Latest record per source key; a torn last line (from a kill) is cut off the file.
+
+    Records without a key (written before keys existed) are ignored: their sources are asked again."""
     if not path.exists():
         return {}
     raw = path.read_bytes()
@@ -237,7 +261,8 @@ def read_progress(path: Path) -> dict[str, dict[str, Any]]:
     latest = {}
     for line in complete.decode("utf-8").splitlines():
         record = json.loads(line)
-        latest[record["source_id"]] = record
+        if "key" in record:
+            latest[record["key"]] = record
     return latest
 
 
@@ -274,6 +299,7 @@ def build_generation_data(
 
     Counts cover the whole output (earlier runs included): `ok`, one key per failure reason,
     `bad_source` for unusable inputs, and `resumed` for sources finished by an earlier run.
+    Raises `OutputLocked` while another run writes the same output.
     """
     try:
         from openai import OpenAI
@@ -284,38 +310,39 @@ def build_generation_data(
         raise ValueError(f"mode must be 'recaption' or 'context', not {mode!r}")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    template = (EXAMPLES_DIR / f"{mode}_prompt.txt").read_text(encoding="utf-8")
-    sd_pool = read_examples(sd_examples, EXAMPLES_DIR / "sd_prompts.txt")
-    query_pool = read_examples(query_examples, EXAMPLES_DIR / "queries.txt")
-    sources, counts = read_sources(sources_path, mode)
-    sources = sources[:limit] if limit is not None else sources
-    progress_path = output.with_name(output.name + ".progress.jsonl")
-    latest = read_progress(progress_path)
-    todo = [s for s in sources if not is_done(latest.get(s.id), retry_failed)]
-    counts["resumed"] = len(sources) - len(todo)
-    client = OpenAI(base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout,
-                    max_retries=settings.max_retries)
-    pool = ThreadPoolExecutor(max(1, concurrency))
-    try:
-        with progress_path.open("a", encoding="utf-8") as log:
-            futures = [
-                pool.submit(attempt, client, settings, build_query(template, s, sd_pool, query_pool, seed), s, mode)
-                for s in todo
-            ]
-            for future in tqdm(as_completed(futures), total=len(futures), desc=f"gen-{mode}", disable=not progress):
-                record = future.result()
-                latest[record["source_id"]] = record
-                log.write(json.dumps(record, ensure_ascii=False) + "\n")
-                log.flush()
-    finally:  # on Ctrl-C, drop queued queries instead of finishing them unrecorded
-        pool.shutdown(wait=False, cancel_futures=True)
-    rows = []
-    for s in sources:
-        record = latest.get(s.id)
-        if record is None:
-            continue
-        counts["ok" if record["status"] == "ok" else record["reason"]] += 1
-        if record["status"] == "ok":
-            rows.append(record["row"])
-    _write_json_atomic(output, rows)
-    return counts
+    with output_lock(output, "gen-instructions"):
+        template = (EXAMPLES_DIR / f"{mode}_prompt.txt").read_text(encoding="utf-8")
+        sd_pool = read_examples(sd_examples, EXAMPLES_DIR / "sd_prompts.txt")
+        query_pool = read_examples(query_examples, EXAMPLES_DIR / "queries.txt")
+        sources, counts = read_sources(sources_path, mode)
+        sources = sources[:limit] if limit is not None else sources
+        progress_path = output.with_name(output.name + ".progress.jsonl")
+        latest = read_progress(progress_path)
+        todo = [s for s in sources if not is_done(latest.get(s.key), retry_failed)]
+        counts["resumed"] = len(sources) - len(todo)
+        client = OpenAI(base_url=settings.base_url, api_key=settings.api_key, timeout=settings.timeout,
+                        max_retries=settings.max_retries)
+        pool = ThreadPoolExecutor(max(1, concurrency))
+        try:
+            with progress_path.open("a", encoding="utf-8") as log:
+                futures = [
+                    pool.submit(attempt, client, settings, build_query(template, s, sd_pool, query_pool, seed), s, mode)
+                    for s in todo
+                ]
+                for future in tqdm(as_completed(futures), total=len(futures), desc=f"gen-{mode}", disable=not progress):
+                    record = future.result()
+                    latest[record["key"]] = record
+                    log.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    log.flush()
+        finally:  # on Ctrl-C, drop queued queries instead of finishing them unrecorded
+            pool.shutdown(wait=False, cancel_futures=True)
+        rows = []
+        for s in sources:
+            record = latest.get(s.key)
+            if record is None:
+                continue
+            counts["ok" if record["status"] == "ok" else record["reason"]] += 1
+            if record["status"] == "ok":
+                rows.append({**record["row"], "id": f"gen_{mode}_{s.id}"})  # today's id, unique among today's sources
+        _write_json_atomic(output, rows)
+        return counts
