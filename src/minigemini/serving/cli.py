@@ -1,8 +1,15 @@
-"""`minigemini serve` / `minigemini web`: one uvicorn process with the API (and optionally the Gradio demo)."""
+"""`minigemini serve` / `minigemini web`: one uvicorn process with the API (and optionally the Gradio demo).
+
+`serve` has one option per `ServerSettings` field, built from the field's type, default and metadata
+(help, flag, bound, environment variable), so the command line cannot drift from the settings.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
+import typing
 
 import typer
 
@@ -10,47 +17,43 @@ from .settings import ServerSettings
 
 app = typer.Typer(help="Serve a Mini-Gemini model over an OpenAI-compatible API.", no_args_is_help=True)
 
+# Options of `serve` that are not settings: where to listen and whether to mount the web demo.
+_SERVER_OPTIONS = [
+    inspect.Parameter("host", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+        "127.0.0.1", help="Bind address; use 0.0.0.0 only behind a firewall or with --api-key.")),
+    inspect.Parameter("port", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(8000, help="Port.")),
+    inspect.Parameter("ui", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+        False, "--ui", help="Also mount the Gradio web demo at /ui.")),
+]
 
-@app.command()
-def serve(
-    model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder (ours or an official MGM folder)."),
-    host: str = typer.Option("127.0.0.1", help="Bind address; use 0.0.0.0 only behind a firewall or with --api-key."),
-    port: int = typer.Option(8000),
-    ui: bool = typer.Option(False, "--ui", help="Also mount the Gradio web demo at /ui."),
-    model_name: str | None = typer.Option(None, help="Model id clients send (default: the folder name)."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, mps ..."),
-    dtype: str | None = typer.Option(None, help="float32, bfloat16 or float16 (default: the checkpoint's)."),
-    api_key: str | None = typer.Option(None, envvar="MINIGEMINI_API_KEY", help="Require 'Authorization: Bearer KEY'."),
-    max_batch_size: int = typer.Option(8, min=1, help="Requests per generate() call; 1 disables batching."),
-    batch_window_ms: float = typer.Option(5.0, min=0.0, help="How long the worker waits to fill a batch."),
-    max_queue: int = typer.Option(256, min=1, help="Queued requests before answering 429."),
-    default_max_tokens: int = typer.Option(256, min=1),
-    max_tokens_limit: int = typer.Option(2048, min=1, help="Largest max_tokens a request may ask for."),
-    max_prompt_tokens: int | None = typer.Option(None, min=1, help="Largest prompt (image tokens included)."),
-    max_body_bytes: int = typer.Option(32 * 1024 * 1024, min=1),
-    max_image_bytes: int = typer.Option(10 * 1024 * 1024, min=1),
-    max_image_pixels: int = typer.Option(25_000_000, min=1, help="Decoded pixels per image (decompression-bomb guard)."),
-    max_images: int = typer.Option(8, min=0, help="Images per request."),
-    allow_remote_images: bool = typer.Option(False, "--allow-remote-images", help="Fetch http(s) image URLs from allowed hosts."),
-    remote_image_host: list[str] = typer.Option([], help="Allowed image host (repeatable; '*.example.com' for subdomains)."),
-    allow_private_addresses: bool = typer.Option(False, "--allow-private-addresses", help="Let remote images come from loopback/private IPs."),
-    remote_timeout: float = typer.Option(10.0, min=0.1),
-    image_pipeline: str | None = typer.Option(None, help="Diffusers pipeline (folder or hub id) for generate_image."),
-    image_device: str | None = typer.Option(None, help="Device for the image pipeline (default: cuda if available)."),
-    graceful_timeout: float = typer.Option(60.0, min=0.0, help="Seconds to finish in-flight requests on shutdown."),
-) -> None:
+
+def settings_options() -> list[inspect.Parameter]:
+    """One typer option per `ServerSettings` field: same name, type and default; help from the field metadata."""
+    hints = typing.get_type_hints(ServerSettings)
+    params = []
+    for f in dataclasses.fields(ServerSettings):
+        meta = f.metadata
+        default = ... if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING else (
+            f.default_factory() if f.default is dataclasses.MISSING else f.default
+        )
+        decls = [meta.get("flag") or "--" + f.name.replace("_", "-")] + (["-m"] if f.name == "model" else [])
+        bound = {"min": meta["min"]} if meta.get("min") is not None else {}
+        option = typer.Option(default, *decls, help=meta.get("help"), envvar=meta.get("envvar"), **bound)
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=hints[f.name], default=option))
+    return params
+
+
+def serve(**options) -> None:
     """Run the OpenAI-compatible server (POST /v1/chat/completions, GET /v1/models, /v1/stats, /health)."""
-    settings = ServerSettings(
-        model=model, model_name=model_name, api_key=api_key or None, device=device, dtype=dtype,
-        max_batch_size=max_batch_size, batch_window_ms=batch_window_ms, max_queue=max_queue,
-        default_max_tokens=default_max_tokens, max_tokens_limit=max_tokens_limit, max_prompt_tokens=max_prompt_tokens,
-        max_body_bytes=max_body_bytes, max_image_bytes=max_image_bytes, max_image_pixels=max_image_pixels,
-        max_images_per_request=max_images, allow_remote_images=allow_remote_images,
-        remote_image_hosts=list(remote_image_host), allow_private_addresses=allow_private_addresses,
-        remote_timeout_s=remote_timeout, image_pipeline=image_pipeline, image_device=image_device,
-        graceful_timeout_s=graceful_timeout,
-    )
-    run_server(settings, host=host, port=port, ui=ui)
+    host, port, ui = options.pop("host"), options.pop("port"), options.pop("ui")
+    options["api_key"] = options["api_key"] or None
+    run_server(ServerSettings(**options), host=host, port=port, ui=ui)
+
+
+_params = settings_options() + _SERVER_OPTIONS
+serve.__signature__ = inspect.Signature(_params)
+serve.__annotations__ = {p.name: p.annotation for p in _params}
+app.command()(serve)
 
 
 @app.command()
