@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-from transformers import TextIteratorStreamer
+from .answering import Answerer
 
 
 @dataclass
@@ -26,12 +24,14 @@ class ChatSession:
     """Keeps the history (texts and images) and answers one user turn at a time.
 
     The images of a turn go before its text, as the official CLI does; a generated image prompt
-    stays in the history as text (`<h>prompt</h>` is what the model wrote).
+    stays in the history as text (`<h>prompt</h>` is what the model wrote). Answers come from an
+    `Answerer`, whose caches make a follow-up turn prefill only its new tokens.
     """
 
     def __init__(self, model, processor, *, max_new_tokens: int = 512, temperature: float = 0.2, top_p: float | None = None,
                  ocr: bool = False, bridge=None, output_dir: str | Path = "."):
         self.model, self.processor = model, processor
+        self.answerer = Answerer(model, processor)
         self.max_new_tokens, self.temperature, self.top_p = max_new_tokens, temperature, top_p
         self.ocr, self.bridge = ocr, bridge
         self.output_dir = Path(output_dir)
@@ -69,39 +69,13 @@ class ChatSession:
             user = add_gen_trigger(user)
         turn = ChatTurn(user=user, images=self.pending, image_paths=self.pending_paths)
         self.pending, self.pending_paths = [], []
-        prompt = self.processor.apply_chat_template(self._messages(turn), add_generation_prompt=True)
         images = [img for t in [*self.turns, turn] for img in t.images]
-        inputs = self.processor(text=prompt, images=images)
-        inputs = {k: v.to(self.model.device) for k, v in inputs.items()}
-        streamer = TextIteratorStreamer(self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        sampling = self.temperature > 0
-        kwargs = dict(
-            **inputs, streamer=streamer, max_new_tokens=self.max_new_tokens, do_sample=sampling,
-            temperature=self.temperature if sampling else None, top_p=self.top_p if sampling else None,
-            stop_strings=list(self.processor.stop_strings) or None, tokenizer=self.processor.tokenizer,
-        )
-        error: list[BaseException] = []
-
-        def run():
-            try:
-                with torch.inference_mode():
-                    self.model.generate(**kwargs)
-            except BaseException as err:  # surfaced below, after the streamer closes
-                error.append(err)
-                streamer.end()
-
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
         pieces = []
-        for piece in streamer:
+        for piece in self.answerer.stream(self._messages(turn), images, max_new_tokens=self.max_new_tokens,
+                                          temperature=self.temperature, top_p=self.top_p):
             pieces.append(piece)
             yield piece
-        worker.join()
-        if error:
-            raise error[0]
         answer = "".join(pieces)
-        for stop in self.processor.stop_strings:
-            answer = answer.split(stop)[0]
         turn.answer = answer.strip()
         if self.bridge is not None:
             result = self.bridge.respond(turn.answer, self.output_dir)

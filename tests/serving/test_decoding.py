@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from minigemini.serving.decoding import TextDecoder
+from minigemini.answering import TextDecoder
 from minigemini.serving.sampling import RowSampler, SamplingParams
 from minigemini.tiny import build_tiny_tokenizer
 

@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 
 from ..constants import IGNORE_INDEX, IMAGE_TOKEN
 from ..image_processing import ImageLoadError
+from ..padding import pad_rows
 from ..templates import Template, get_template
 from .labels import LabelMaskingError, tokenize_conversation
 
@@ -288,13 +289,8 @@ class PaddingCollator:
         return cls(tokenizer.pad_token_id)
 
     def __call__(self, batch: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-        width = max(len(b["input_ids"]) for b in batch)
-        input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for i, b in enumerate(batch):
-            n = len(b["input_ids"])
-            input_ids[i, :n], labels[i, :n], attention_mask[i, :n] = b["input_ids"], b["labels"], 1
+        input_ids, attention_mask = pad_rows([b["input_ids"] for b in batch], self.pad_token_id, side="right")
+        labels, _ = pad_rows([b["labels"] for b in batch], IGNORE_INDEX, side="right")
         out = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
         image_keys = dict.fromkeys(k for b in batch for k in b if k not in ("input_ids", "labels"))
         for key in image_keys:

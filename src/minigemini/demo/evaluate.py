@@ -9,8 +9,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
+
+from ..answering import Answerer, user_turn
 
 
 @dataclass
@@ -31,23 +32,13 @@ def normalize(text: str) -> str:
 def answer_questions(model, processor, items: list[tuple[object, str]], *, batch_size: int = 32,
                      max_new_tokens: int = 8, progress: bool = False) -> list[str]:
     """Greedy answers for (image, question) pairs, batched with left padding."""
+    answerer = Answerer(model, processor)
     answers: list[str] = []
     batches = range(0, len(items), batch_size)
     for start in tqdm(batches, desc="answering", disable=not progress, leave=False):
         chunk = items[start : start + batch_size]
-        prompts = [
-            processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": q}]}])
-            for _, q in chunk
-        ]
-        inputs = processor(text=prompts, images=[[img] for img, _ in chunk])
-        with torch.inference_mode():
-            out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                 stop_strings=list(processor.stop_strings), tokenizer=processor.tokenizer)
-        texts = processor.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
-        for text in texts:
-            for stop in processor.stop_strings:
-                text = text.split(stop)[0]
-            answers.append(text.strip())
+        answers += answerer.answer([[user_turn(q, 1)] for _, q in chunk], [[img] for img, _ in chunk],
+                                   max_new_tokens=max_new_tokens)
     return answers
 
 

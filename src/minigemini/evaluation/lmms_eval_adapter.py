@@ -17,6 +17,7 @@ except ImportError as error:  # pragma: no cover - exercised only without lmms-e
 
 from PIL import Image
 
+from ..answering import cut_at_stops
 from .predictor import Decoding, EvalRequest, Predictor
 
 MODEL_NAME = "minigemini"
@@ -27,20 +28,18 @@ CLASS_PATH = "minigemini.evaluation.lmms_eval_adapter.MiniGeminiLMMS"
 def decoding_from_gen_kwargs(gen_kwargs: dict) -> Decoding:
     """lmms-eval `generation_kwargs` -> our `Decoding` (temperature 0 means greedy, as in lmms-eval models)."""
     temperature = float(gen_kwargs.get("temperature", 0) or 0)
+    until = gen_kwargs.get("until")
     return Decoding(
         max_new_tokens=int(gen_kwargs.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
         do_sample=bool(gen_kwargs.get("do_sample", False)) and temperature > 0,
         temperature=temperature,
         num_beams=int(gen_kwargs.get("num_beams", 1) or 1),
+        stops=_stops(until),
     )
 
 
-def cut_at_stop_strings(text: str, until: list[str] | str | None) -> str:
-    stops = [until] if isinstance(until, str) else list(until or [])
-    for stop in stops:
-        if stop and stop in text:
-            text = text.split(stop)[0]
-    return text
+def _stops(until: list[str] | str | None) -> tuple[str, ...]:
+    return (until,) if isinstance(until, str) else tuple(until or ())
 
 
 @register_model(MODEL_NAME)
@@ -80,7 +79,8 @@ class MiniGeminiLMMS(lmms):
         for start in range(0, len(requests), self.batch_size):
             prepared = [self._request(instance) for instance in requests[start : start + self.batch_size]]
             texts = self.predictor.predict([request for request, _ in prepared])
-            answers += [cut_at_stop_strings(text, until) for text, (_, until) in zip(texts, prepared)]
+            # ModelPredictor already stopped at `until`; any other predictor's text is cut by the same matcher
+            answers += [cut_at_stops(text, _stops(until)) for text, (_, until) in zip(texts, prepared)]
         return answers
 
     def loglikelihood(self, requests):

@@ -17,6 +17,7 @@ class Decoding:
     temperature: float = 0.0
     num_beams: int = 1
     seed: int | None = None
+    stops: tuple[str, ...] = ()  # stop strings besides the template's (lmms-eval's `until`)
 
     def as_dict(self) -> dict:
         return {

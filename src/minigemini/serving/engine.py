@@ -1,4 +1,7 @@
-"""The model worker: one thread pulls queued jobs, batches them (left padding) into `generate()` calls."""
+"""The model worker: one thread pulls queued jobs, batches them (left padding) into `generate()` calls.
+
+Inputs, EOS ids, stop detection, padding and the image-feature and KV-prefix caches come from `minigemini.answering`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ import time
 import torch
 from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
+from ..answering import Answerer
+from ..padding import pad_rows
 from .errors import APIError
 from .jobs import Failed, Job
 from .router import BatchRouter
@@ -22,14 +27,8 @@ _STOP = object()
 
 
 def collate(jobs: list[Job], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """Left-pad the jobs' `input_ids`/`attention_mask` to one width and concatenate their images in row order."""
-    width = max(job.prompt_tokens for job in jobs)
-    ids = torch.full((len(jobs), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(jobs), width), dtype=torch.long)
-    for row, job in enumerate(jobs):
-        n = job.prompt_tokens
-        ids[row, width - n :] = job.inputs["input_ids"][0]
-        mask[row, width - n :] = job.inputs["attention_mask"][0]
+    """Left-pad the jobs' `input_ids` to one width (with the attention mask) and concatenate their images in row order."""
+    ids, mask = pad_rows([job.inputs["input_ids"][0] for job in jobs], pad_token_id, side="left")
     batch = {"input_ids": ids, "attention_mask": mask}
     for key in ("pixel_values", "pixel_values_aux"):
         parts = [job.inputs[key] for job in jobs if key in job.inputs]
@@ -50,27 +49,11 @@ class Engine:
         self.max_batch_size, self.batch_window = max_batch_size, batch_window_ms / 1000
         self.max_queue = max_queue
         self.stats = BatchStats()
-        self.eos_ids = self._eos_ids()
+        self.answerer = Answerer(model, processor)
         self._queue: queue.Queue = queue.Queue()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="minigemini-model-worker", daemon=True)
         self._thread.start()
-
-    def _eos_ids(self) -> set[int]:
-        ids = self.model.generation_config.eos_token_id
-        ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
-        tok = self.processor.tokenizer
-        if tok.eos_token_id is not None:
-            ids.add(tok.eos_token_id)
-        template = self.processor.template
-        if template:
-            from ..templates import get_template
-
-            for stop in get_template(template, tok).stop_strings:
-                token = tok.convert_tokens_to_ids(stop)
-                if isinstance(token, int) and token != tok.unk_token_id:
-                    ids.add(token)
-        return ids
 
     @property
     def queued(self) -> int:
@@ -117,26 +100,22 @@ class Engine:
                     job.emit(Failed(f"Generation failed: {type(err).__name__}: {err}"))
 
     def _generate(self, jobs: list[Job]) -> None:
-        router = BatchRouter(jobs, self.processor.tokenizer, self.eos_ids)
-        live = [job for job, done in zip(jobs, router.done) if not done]
-        if not live:
+        sampler = RowSampler([job.sampling for job in jobs])
+        router = BatchRouter(jobs, self.processor.tokenizer, self.answerer.eos_ids, sampler)
+        if all(router.done):
             return
-        inputs = {
-            k: v.to(self.model.device, self.model.dtype if v.is_floating_point() else None)
-            for k, v in collate(jobs, self.processor.pad_token_id).items()
-        }
         config = GenerationConfig(
             max_new_tokens=max(job.max_tokens for job in jobs),
             do_sample=False,
             pad_token_id=self.processor.pad_token_id,
             eos_token_id=[],  # EOS is decided per row by the router (`ignore_eos`); [] keeps the model default out
         )
+        run = dict(generation_config=config, logits_processor=LogitsProcessorList([sampler]),
+                   stopping_criteria=StoppingCriteriaList([router]))
         with torch.inference_mode():
-            self.model.generate(
-                **inputs,
-                generation_config=config,
-                logits_processor=LogitsProcessorList([RowSampler([job.sampling for job in jobs])]),
-                stopping_criteria=StoppingCriteriaList([router]),
-            )
+            if len(jobs) == 1:  # reuses the KV of the longest cached prefix (same tokens, same images)
+                self.answerer.generate_one(jobs[0].inputs, **run)
+            else:
+                self.model.generate(**self.answerer.model_inputs(collate(jobs, self.processor.pad_token_id)), **run)
         self.stats.record(len(jobs), router.generated_tokens)  # before the last rows are released to clients
         router.finish_all("length")
