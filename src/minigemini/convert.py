@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .modeling import MiniGeminiForConditionalGeneration
 from .processing import MiniGeminiProcessor
+from .quiet import quiet_transformers
 
 
 def convert_official(src: str | os.PathLike, dst: str | os.PathLike, *, lr_tower: str | None = None,
@@ -16,6 +17,7 @@ def convert_official(src: str | os.PathLike, dst: str | os.PathLike, *, lr_tower
     model = MiniGeminiForConditionalGeneration.from_pretrained(src, torch_dtype=torch_dtype, **towers)
     processor = MiniGeminiProcessor.from_pretrained(src, **towers)
     dst = Path(dst)
-    model.save_pretrained(dst)
-    processor.save_pretrained(dst)
+    with quiet_transformers():
+        model.save_pretrained(dst)
+        processor.save_pretrained(dst)
     return dst

@@ -92,12 +92,14 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
         """Load the translation of an official folder through transformers' own loader: built on the meta
         device, weights assigned once, old LLM layouts (Mixtral 4.36 experts) converted by its mapping."""
         from ..official import CheckpointError, read_official
+        from ..quiet import quiet_transformers
 
         official = read_official(path, lr_tower=lr_tower, hr_tower=hr_tower, template=template)
-        model, info = super().from_pretrained(
-            None, config=official.config, state_dict=official.state_dict, dtype=dtype or torch_dtype or torch.float32,
-            output_loading_info=True, **kwargs,
-        )
+        with quiet_transformers():  # its bars and config advice concern the translation, not the user
+            model, info = super().from_pretrained(
+                None, config=official.config, state_dict=official.state_dict,
+                dtype=dtype or torch_dtype or torch.float32, output_loading_info=True, **kwargs,
+            )
         missing = sorted(info["missing_keys"])
         unexpected = sorted(map(str, info["unexpected_keys"] | info["mismatched_keys"]))
         if missing or unexpected:

@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoTokenizer, CLIPVisionConfig, PreTrained
 
 from ..configuration import MiniGeminiConfig
 from ..constants import IMAGE_TOKEN
+from ..quiet import quiet_transformers
 from ..templates import infer_template
 from .fields import OFFICIAL_LLM_TYPES, CheckpointError, model_max_length, read_field
 from .keys import HR_TOWER, LR_TOWER, MINING, official_key
@@ -148,8 +149,9 @@ def read_official(path: str | os.PathLike, *, lr_tower: str | None = None, hr_to
     aux_config = convnext_config_from_shapes(shapes) if any(k.startswith(HR_TOWER) for k in shapes) else None
 
     text = {k: v for k, v in raw.items() if not _NOT_LLM.match(k) and not k.startswith("_")}
-    text_config = AutoConfig.for_model(llm_type, **text)
-    tokenizer = official_tokenizer(path, text_config)
+    with quiet_transformers():  # e.g. its note on Gemma's legacy hidden_act, which the user cannot change
+        text_config = AutoConfig.for_model(llm_type, **text)
+        tokenizer = official_tokenizer(path, text_config)
     config = MiniGeminiConfig(
         text_config=text_config,
         vision_config=vision_config,
