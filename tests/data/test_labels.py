@@ -7,7 +7,8 @@ from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
 from minigemini.constants import IGNORE_INDEX, IMAGE_MARKER_ID
-from minigemini.data.labels import LabelMaskingError, as_messages, tokenize_conversation
+from minigemini.data.errors import BadRow
+from minigemini.data.labels import as_messages, tokenize_conversation
 from minigemini.templates import OFFICIAL_TEMPLATES, get_template
 from minigemini.tokenization import tokenize_with_image_markers
 
@@ -121,7 +122,7 @@ def test_reply_boundary_inside_a_token_is_an_error():
     tok.chat_template = "{% for m in messages %}{{ m['role'] }}:{{ m['content'] }}|{% endfor %}"
     tok.chat_template += "{% if add_generation_prompt %}assistant:{% endif %}"
     conv = [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "hi"}]
-    with pytest.raises(LabelMaskingError, match="straddles") as err:
+    with pytest.raises(BadRow, match="straddles") as err:
         tokenize_conversation(conv, get_template("tokenizer", tok), tok, tokens_per_image=1, image_token_id=0)
     assert err.value.reason == "boundary_inside_token"
 
@@ -129,7 +130,7 @@ def test_reply_boundary_inside_a_token_is_an_error():
 def test_reply_that_does_not_round_trip_is_an_error(tokenizer_for):
     tok = tokenizer_for("vicuna_v1")  # its alphabet is ASCII: "é" becomes <unk>
     conv = [{"from": "human", "value": "Name?"}, {"from": "gpt", "value": "José"}]
-    with pytest.raises(LabelMaskingError, match="decode") as err:
+    with pytest.raises(BadRow, match="decode") as err:
         tokenize_conversation(conv, get_template("vicuna_v1"), tok, tokens_per_image=1, image_token_id=0)
     assert err.value.reason == "round_trip"
 
@@ -148,7 +149,7 @@ def test_truncation_moves_the_cut_before_an_image_run(tokenizer_for):
 
 def test_truncation_that_leaves_nothing_to_train_is_an_error(tokenizer_for):
     tok = tokenizer_for("vicuna_v1")
-    with pytest.raises(LabelMaskingError) as err:
+    with pytest.raises(BadRow) as err:
         tokenize_conversation(TWO_TURNS, get_template("vicuna_v1"), tok, tokens_per_image=50, image_token_id=0, max_length=40)
     assert err.value.reason == "truncated_away"
 

@@ -186,7 +186,7 @@ def test_collator_right_pads_and_concatenates_images(tmp_path, make_dataset, tok
         {"image": "img0.jpg", "conversations": turns(Q, "A cat.")},
     ])
     ds = make_dataset(path)
-    collate = PaddingCollator.from_tokenizer(tokenizer_for("vicuna_v1"))
+    collate = PaddingCollator(tokenizer_for("vicuna_v1").pad_token_id)
     batch = collate([ds[0], ds[1], ds[2]])
     lengths = [len(ds[i]["input_ids"]) for i in range(3)]
     assert batch["input_ids"].shape == (3, max(lengths))
@@ -199,7 +199,7 @@ def test_collator_right_pads_and_concatenates_images(tmp_path, make_dataset, tok
 
 def test_mixture_sampler_and_collator_end_to_end(tmp_path, image_root, tokenizer_for):
     from minigemini.data.mixture import load_mixture
-    from minigemini.data.sampler import ModalityLengthGroupedSampler
+    from minigemini.training.data import BatchPlan, make_loader
 
     write_jsonl(tmp_path / "img.jsonl", [{"image": f"img{i % 3}.jpg", "conversations": turns(Q, "A cat." * (i + 1))} for i in range(6)])
     write_jsonl(tmp_path / "txt.jsonl", [{"conversations": turns("How many birds?", "Three." * (i + 1))} for i in range(5)])
@@ -212,8 +212,8 @@ def test_mixture_sampler_and_collator_end_to_end(tmp_path, image_root, tokenizer
         tokens_per_image=3, image_token_id=tok.convert_tokens_to_ids("<img>"),
     )
     assert len(ds) == 9
-    sampler = ModalityLengthGroupedSampler(ds.modality_lengths, batch_size=3)
-    loader = torch.utils.data.DataLoader(ds, batch_size=3, sampler=sampler, collate_fn=PaddingCollator.from_tokenizer(tok))
+    plan = BatchPlan(len(ds), batch_size=3, world_size=1, rank=0, seed=0, modality_lengths=ds.modality_lengths)
+    loader = make_loader(ds, plan.batches(epoch=0), PaddingCollator(tok.pad_token_id), num_workers=0, seed=0)
     kinds = [("pixel_values" in b, b["pixel_values"].shape[0] if "pixel_values" in b else 0) for b in loader]
     assert sorted(kinds) == [(False, 0), (True, 3), (True, 3)]
     assert "img: 6 samples from 6 rows; no bad samples" in ds.summary()

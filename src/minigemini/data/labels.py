@@ -6,7 +6,7 @@ assistant suffix (e.g. `</s>`, `<end_of_turn>\\n<eos>`, `<|eot_id|>`, ` </s>`, `
 plain template's `\\n`). A whitespace-only token between the generation prompt and the reply (the
 space of "[/INST] 42" when a tokenizer splits it off) is trainable too: at inference the model
 must write it, so it must learn to. Instead of the official whole-sample masking on a length mismatch, a
-sample that cannot be masked exactly raises `LabelMaskingError`, for the dataset to count.
+sample that cannot be masked exactly raises `BadRow`, for the dataset to count.
 
 Truncation never splits an image: when `max_length` falls inside a placeholder run, the cut moves
 to the start of that run, so that image and every later one are dropped (`num_images` says how many
@@ -21,16 +21,9 @@ from typing import Any, Sequence
 from ..constants import IGNORE_INDEX, IMAGE_MARKER_ID
 from ..templates import ReplySpan, Template
 from ..tokenization import tokenize_with_image_markers
+from .errors import BadRow
 
 _LLAVA_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
-
-
-class LabelMaskingError(ValueError):
-    """A sample whose labels cannot be made exactly; `reason` is a short key for counting."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass
@@ -73,7 +66,7 @@ def _mask(text: str, ids: list[int], offsets: list[tuple[int, int]], regions: Se
             elif r.prompt_end <= a and b <= r.start and not text[a:b].strip():
                 labels[k] = tok
             elif core < r.turn_end and b > r.start:
-                raise LabelMaskingError(
+                raise BadRow(
                     "boundary_inside_token",
                     f"token {text[a:b]!r} at characters {a}:{b} straddles the reply span {r.start}:{r.turn_end}",
                 )
@@ -86,7 +79,7 @@ def _check_round_trip(text: str, ids: list[int], offsets, labels: list[int], reg
         decoded = tokenizer.decode(got, skip_special_tokens=False, clean_up_tokenization_spaces=False)
         want = text[r.start : r.turn_end]
         if "".join(decoded.split()) != "".join(want.split()):
-            raise LabelMaskingError("round_trip", f"trained tokens decode to {decoded!r}, expected {want!r}")
+            raise BadRow("round_trip", f"trained tokens decode to {decoded!r}, expected {want!r}")
 
 
 def _expand_images(ids: list[int], labels: list[int], counts: Sequence[int], image_token_id: int):
@@ -114,14 +107,14 @@ def tokenize_conversation(
 ) -> TokenizedConversation:
     """`input_ids` and `labels` for one conversation, image markers expanded into placeholder runs.
 
-    Raises `LabelMaskingError` when no exact masking exists or nothing trainable survives truncation.
+    Raises `BadRow` when no exact masking exists or nothing trainable survives truncation.
     """
     try:
         rendered = template.render_spans(as_messages(conversation))
     except ValueError as e:
-        raise LabelMaskingError("render", str(e)) from e
+        raise BadRow("render", str(e)) from e
     if not rendered.replies:
-        raise LabelMaskingError("no_reply", "the conversation has no assistant reply to train on")
+        raise BadRow("no_reply", "the conversation has no assistant reply to train on")
     marked = tokenize_with_image_markers(rendered.text, tokenizer, with_offsets=True)
     labels = _mask(rendered.text, marked.ids, marked.offsets, rendered.replies)
     _check_round_trip(rendered.text, marked.ids, marked.offsets, labels, rendered.replies, tokenizer)
@@ -140,5 +133,5 @@ def tokenize_conversation(
         ids, labels = ids[:cut], labels[:cut]
         num_images = sum(1 for _, end in runs if end <= cut)
     if all(lab == IGNORE_INDEX for lab in labels):
-        raise LabelMaskingError("truncated_away", f"no trainable tokens left after truncating to max_length={max_length}")
+        raise BadRow("truncated_away", f"no trainable tokens left after truncating to max_length={max_length}")
     return TokenizedConversation(ids, labels, num_images)

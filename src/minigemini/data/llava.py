@@ -26,19 +26,12 @@ from ..constants import IGNORE_INDEX, IMAGE_TOKEN
 from ..image_processing import ImageLoadError
 from ..padding import pad_rows
 from ..templates import Template, get_template
-from .labels import LabelMaskingError, tokenize_conversation
+from .errors import BadRow
+from .labels import tokenize_conversation
 
 log = logging.getLogger(__name__)
 
 ImageProcessor = Callable[[list[Image.Image]], dict[str, torch.Tensor]]
-
-
-class BadRow(ValueError):
-    """A row that cannot be used; `reason` is the key it is counted under."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass
@@ -260,7 +253,7 @@ class LlavaDataset(Dataset):
                 row.conversations, self.template, self.tokenizer,
                 tokens_per_image=self.tokens_per_image, image_token_id=self.image_token_id, max_length=self.max_length,
             )
-        except LabelMaskingError as e:
+        except BadRow as e:  # counted apart from the row's own problems
             raise BadRow(f"label_{e.reason}", str(e)) from None
         max_pixels = getattr(self.image_processor, "max_image_pixels", None)
         images = [load_image(name, self.image_root, max_pixels) for name in row.images[: tok.num_images]]
@@ -277,16 +270,7 @@ class LlavaDataset(Dataset):
 class PaddingCollator:
     """Right-pads `input_ids` (with `pad_token_id`) and `labels` (with -100); concatenates image tensors on dim 0."""
 
-    pad_token_id: int
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer: Any) -> "PaddingCollator":
-        if tokenizer.pad_token_id is None:
-            raise ValueError(
-                "the tokenizer has no pad token; set tokenizer.pad_token (the official recipes use unk for "
-                "vicuna/Yi/Mixtral and <|reserved_special_token_0|> for LLaMA-3)"
-            )
-        return cls(tokenizer.pad_token_id)
+    pad_token_id: int  # the processor's (`MiniGeminiProcessor.pad_token_id`)
 
     def __call__(self, batch: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         input_ids, attention_mask = pad_rows([b["input_ids"] for b in batch], self.pad_token_id, side="right")

@@ -5,15 +5,15 @@ seeded generator, cut into megabatches of `world_size * batch_size`, sorted by l
 megabatch and dealt to ranks so per-rank lengths balance. Unlike the official code, which merges the
 two leftover partial megabatches into one mixed batch, a partial megabatch is filled up by repeating
 samples of its own modality (as `DistributedSampler` pads), so no batch ever mixes modalities.
+`training.data.BatchPlan` turns the megabatches into each rank's batches for an epoch.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
-from torch.utils.data import Sampler
 
 
 def _balanced_chunks(indices: list[int], lengths: Sequence[int], num_chunks: int) -> list[list[int]]:
@@ -53,36 +53,3 @@ def modality_grouped_megabatches(
     order = torch.randperm(len(megabatches), generator=generator).tolist()
     return [megabatches[i] for i in order]
 
-
-class ModalityLengthGroupedSampler(Sampler[int]):
-    """Yields indices so that every batch of `batch_size` holds one modality and similar lengths.
-
-    With `rank=None` it yields the whole stream, rank batches in turn (for an accelerate-style
-    dataloader that shards batches across ranks); with a `rank` it yields only that rank's batches,
-    like `DistributedSampler`. Call `set_epoch` to reshuffle; the order depends only on seed and epoch.
-    """
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, world_size: int = 1, rank: int | None = None, seed: int = 0):
-        if rank is not None and not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} is outside world_size {world_size}")
-        self.lengths, self.batch_size, self.world_size, self.rank, self.seed = list(lengths), batch_size, world_size, rank, seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def megabatches(self) -> list[list[list[int]]]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return modality_grouped_megabatches(self.lengths, self.batch_size, self.world_size, generator)
-
-    def __iter__(self) -> Iterator[int]:
-        for mega in self.megabatches():
-            for r, batch in enumerate(mega):
-                if self.rank is None or r == self.rank:
-                    yield from batch
-
-    def __len__(self) -> int:
-        size = self.batch_size * self.world_size
-        groups = (sum(1 for n in self.lengths if n > 0), sum(1 for n in self.lengths if n < 0))
-        total = sum(math.ceil(g / size) * size for g in groups)
-        return total if self.rank is None else total // self.world_size

@@ -12,10 +12,6 @@ from ..processing import MiniGeminiProcessor
 from .recipe import ModelSpec
 
 
-def _dtype(precision: str) -> torch.dtype:
-    return torch.bfloat16 if precision == "bf16" else torch.float32
-
-
 def build_tiny(spec: ModelSpec):
     """`model.tiny` = kwargs of `build_tiny_model_and_processor`, plus `llm_init_std`.
 

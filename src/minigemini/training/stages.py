@@ -45,16 +45,6 @@ def set_trainable(model: nn.Module, stage: str, lora: bool = False) -> None:
             p.requires_grad_(False)
 
 
-def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The projector and mining weights (what stage 1 produces)."""
-    state = {}
-    for name, tensor in model.state_dict().items():
-        clean = _strip_wrappers(name)
-        if clean.split(".", 1)[0] in ADAPTER_MODULES:
-            state[clean] = tensor.detach().to("cpu").contiguous()
-    return state
-
-
 def save_adapter(state: dict[str, torch.Tensor], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
