@@ -134,3 +134,29 @@ def test_odd_images_are_counted_and_skipped_and_every_row_is_written(dataset, tm
     assert written[1:5] == odd
     rerun = CliRunner().invoke(app, args)
     assert rerun.exit_code == 0 and "ocr_failed=1" in rerun.output
+
+
+def test_kill_9_of_the_real_cli_then_rerun_loses_and_duplicates_nothing(dataset, tmp_path):
+    from kill_points import kill_when_paused, start_paused
+
+    images = dataset.parent / "images"
+    rows = json.loads(dataset.read_text())
+    for i, words in enumerate(["EXIT", "NO PARKING", "SALE 50%"]):
+        render_text([words]).save(images / f"more{i}.png")
+        rows.append({"id": f"more{i}", "image": f"more{i}.png", "conversations": [turn("human", "<image>\nRead."), turn("gpt", "-")]})
+    dataset.write_text(json.dumps(rows))
+    out, flag = tmp_path / "killed" / "out.jsonl", tmp_path / "paused"
+    args = ["ocr-augment", str(dataset), str(out), "--image-root", str(images)]
+    proc = start_paused(["data", *args], "minigemini.data.ocr_augment:OcrCache.put", 2, flag)
+    kill_when_paused(proc, flag)
+    cache = out.with_name("out.jsonl.ocr-cache.jsonl")
+    assert len(cache.read_text().splitlines()) == 2 and not out.exists()
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 5  # sign, blank and more0-2: each read once across both runs
+    uninterrupted = tmp_path / "full" / "out.jsonl"
+    ocr_augment(dataset, uninterrupted, images, progress=False)
+    assert out.read_text() == uninterrupted.read_text()
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [r["id"] for r in rows]

@@ -87,3 +87,28 @@ def test_limit_runs_only_the_first_questions_and_scores_them(prepared, tmp_path)
     record = run_benchmark("gqa", predictor, prepared("gqa"), tmp_path, limit=1, progress=False)
     assert len(predictor.asked) == 1
     assert record["metrics"]["accuracy"] == 100.0
+
+
+def test_kill_9_of_the_real_eval_run_then_rerun_loses_and_duplicates_nothing(prepared, tmp_path):
+    from kill_points import kill_when_paused, start_paused
+    from tiny_checkpoints import build_tiny_checkpoint
+    from typer.testing import CliRunner
+
+    from minigemini.evaluation.cli import app
+
+    data, model = prepared("mme"), build_tiny_checkpoint(tmp_path / "tiny")
+    out, flag = tmp_path / "out", tmp_path / "paused"
+    args = ["mme", "--model", str(model), "--data", str(data), "--out", str(out), "--batch-size", "1"]
+    proc = start_paused(["eval", *args], "minigemini.evaluation.answer_file:AnswerWriter.write_batch", 2, flag)
+    kill_when_paused(proc, flag)
+    answers = out / "mme_answers.jsonl"
+    before = answers.read_text().splitlines()
+    assert len(before) == 2
+
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = answers.read_text().splitlines()
+    ids = [json.loads(line)["question_id"] for line in lines]
+    assert lines[:2] == before  # the killed run's answers are kept, not asked again
+    assert len(ids) == len(set(ids)) == 4
+    assert json.loads((out / "mme_results.json").read_text())["counts"]["questions"] == 4
