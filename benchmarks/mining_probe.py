@@ -48,8 +48,7 @@ def main() -> None:
         def logits(idx: torch.Tensor) -> torch.Tensor:
             x = lr[idx]
             if mining:
-                keys, values = model.mining.project_hr([s[idx] for s in stages], stages[0].shape[-1])
-                x = model.mining(x, keys, values)
+                x = model.mining(x[:, None], [s[idx] for s in stages], stages[0].shape[-1])[:, 0]
             per_token = head(x)
             return per_token.amax(1) if args.pool == "max" else per_token.mean(1)
 

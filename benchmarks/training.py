@@ -17,7 +17,6 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -48,20 +47,12 @@ class PhaseTimer:
 
     def __init__(self, model: MiniGeminiForConditionalGeneration):
         self.totals: dict[str, float] = defaultdict(float)
-        parts = {"LR tower": model.vision_tower, "HR tower": model.aux_vision_tower, "mining attention": model.mining,
+        parts = {"LR tower": model.vision_tower, "HR tower": model.aux_vision_tower, "mining": model.mining,
                  "projector": model.projector, "LLM forward": model.language_model}
         for name, module in parts.items():
             if module is not None:
                 module.register_forward_pre_hook(self._start(name))
                 module.register_forward_hook(self._stop(name))
-        if model.mining is not None:
-            original = model.mining.project_hr
-
-            def timed_project_hr(*args, **kwargs):
-                with self.section("mining keys/values"):
-                    return original(*args, **kwargs)
-
-            model.mining.project_hr = timed_project_hr
         self._open: dict[str, float] = {}
 
     @staticmethod
@@ -80,14 +71,6 @@ class PhaseTimer:
             self._sync()
             self.totals[name] += time.perf_counter() - self._open.pop(name)
         return hook
-
-    @contextmanager
-    def section(self, name: str):
-        self._sync()
-        t0 = time.perf_counter()
-        yield
-        self._sync()
-        self.totals[name] += time.perf_counter() - t0
 
 
 def peak_memory() -> str:

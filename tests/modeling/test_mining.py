@@ -37,21 +37,13 @@ def rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def ours_normal(m, lr, stages, side):
-    k, v = m.project_hr(stages, side)
-    return m(lr, k.to(lr.dtype), v.to(lr.dtype))
+    return m(lr[:, None], stages, side)[:, 0]
 
 
 def ours_hd(m, lr_global, lr_crops, stages, side, grid=2):
     """The HD path of the model: global view against the halved map, crops against the g x g split."""
-    out_global = m(lr_global, *(t.to(lr_global.dtype) for t in m.project_hr(stages, side, halve=True)))
-    k, v = m.project_hr(stages, side)
-    b, d, s = k.shape[0], k.shape[1], side // grid
-
-    def crops(x):
-        return x.view(b, d, grid, s, grid, s).permute(0, 2, 4, 1, 3, 5).reshape(b * grid * grid, d, s, s)
-
-    out_local = m(lr_crops.flatten(0, 1), crops(k).to(lr_crops.dtype), crops(v).to(lr_crops.dtype))
-    return out_global, out_local.view(lr_crops.shape)
+    out_global = m(lr_global[:, None], stages, side, halve=True)[:, 0]
+    return out_global, m(lr_crops, stages, side)
 
 
 def test_window_partition_gives_token_r_c_the_rows_rM_and_cols_cM_in_row_major_order():
@@ -117,7 +109,7 @@ def test_mining_weight_gradients_equal_autograd_through_the_reference_formula(hd
     grads = []
     for ours in (True, False):
         m = random_mining(seed=5).double().train()
-        out = m(lr, *m.project_hr(stages, side, halve=hd_global)) if ours else mine_reference(m, lr, stages, hd_global=hd_global)
+        out = m(lr[:, None], stages, side, halve=hd_global)[:, 0] if ours else mine_reference(m, lr, stages, hd_global=hd_global)
         (out * weights).sum().backward()
         grads.append({n: p.grad for n, p in m.named_parameters()})
     scale = max(g.abs().max().item() for g in grads[1].values())  # key biases' true gradient is 0 (softmax shift)
@@ -158,8 +150,8 @@ def test_mining_output_is_residual_on_the_raw_lr_tokens_not_the_projected_query(
     stages = random_stages(1, 8, seed=10)
     lr = torch.randn(1, 4, D)
     with torch.no_grad():
-        k, v = m.project_hr(stages, 8)
-        out, attn = m(lr, k, v, return_attention=True)
+        v = m.value_projector(concat_hr_map(stages).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # plain formula
+        out, attn = (t[:, 0] for t in m(lr[:, None], stages, 8, return_attention=True))
         mined = torch.einsum("bnm,bnmd->bnd", attn, window_partition(v, 2))
     torch.testing.assert_close(out, lr + mined)
     torch.testing.assert_close(attn.sum(-1), torch.ones(1, 4))
@@ -172,10 +164,9 @@ def test_mining_has_no_nan_or_inf_with_large_activations_in_half_precision():
         stages = [s.clamp(-3e4, 3e4).to(dtype) for s in random_stages(1, 24, seed=12, offset=200.0, scale=500.0)]
         lr = (torch.randn(1, 9, D) * 1e3).to(dtype)
         with torch.no_grad():
-            k, v = m.project_hr(stages, 24)
-            out, attn = m(lr, k.to(dtype), v.to(dtype), return_attention=True)
-            k_half, v_half = m.project_hr(stages, 24, halve=True)
-        for name, t in [("keys", k), ("values", v), ("out", out), ("attn", attn), ("halved", k_half + v_half)]:
+            out, attn = m(lr[:, None], stages, 24, return_attention=True)
+            halved = m(lr[:, None], stages, 24, halve=True)
+        for name, t in [("out", out), ("attn", attn), ("halved", halved)]:
             assert torch.isfinite(t).all(), f"{dtype} {name} has NaN/inf"
         assert out.dtype == dtype
 
@@ -184,4 +175,4 @@ def test_stage_width_mismatch_is_a_clear_error():
     m = random_mining()
     bad = random_stages(1, 8)[:3]
     with pytest.raises(ValueError, match=r"HR stage widths \[8, 16, 24\] != configured \[8, 16, 24, 32\]"):
-        m.project_hr(bad, 8)
+        m(torch.randn(1, 1, 4, D), bad, 8)

@@ -156,27 +156,17 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
         view_size = stages[0].shape[-1] // cfg.image_grid  # HR map side per view (192 for 768 or 1536/2)
         tokens, attentions = [], []
 
-        def mine(queries, keys, values):
-            out = self.mining(queries, keys.to(queries.dtype), values.to(queries.dtype), return_attention=True)
-            tokens.append(out[0])
-            attentions.append(out[1])
+        def mine(queries, size, halve=False):  # queries [I, V', N, C]: the views tiling the map of side `size`
+            out, attn = self.mining(queries, stages, size, halve, return_attention=True)
+            tokens.append(out.flatten(1, 2))
+            attentions.append(attn.flatten(1, 2))
 
         if cfg.image_grid == 1:
-            mine(lr[:, 0], *self.mining.project_hr(stages, view_size))
+            mine(lr[:, :1], view_size)
         else:
-            g = cfg.image_grid
             if cfg.image_global:
-                mine(lr[:, 0], *self.mining.project_hr(stages, view_size * g, halve=True))
-            keys, values = self.mining.project_hr(stages, view_size * g)
-            d = keys.shape[1]
-
-            def crops(x):  # [I, D, gS, gS] -> [I*g*g, D, S, S], row-major crops
-                return x.view(n_img, d, g, view_size, g, view_size).permute(0, 2, 4, 1, 3, 5).flatten(0, 2)
-
-            crop_queries = lr[:, 1 if cfg.image_global else 0 :].flatten(0, 1)
-            out, attn = self.mining(crop_queries, crops(keys).to(lr.dtype), crops(values).to(lr.dtype), True)
-            tokens.append(out.view(n_img, g * g, *out.shape[1:]).flatten(1, 2))
-            attentions.append(attn.view(n_img, g * g, *attn.shape[1:]).flatten(1, 2))
+                mine(lr[:, :1], view_size * cfg.image_grid, halve=True)
+            mine(lr[:, 1 if cfg.image_global else 0 :], view_size * cfg.image_grid)
         feats = torch.cat(tokens, dim=1)
         if return_attention:
             attn = torch.cat(attentions, dim=1)
