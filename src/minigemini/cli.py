@@ -101,8 +101,8 @@ def chat(
 @app.command()
 def demo(
     run_dir: Path = typer.Option(Path("runs/demo"), help="Where data, models, tables and pictures go."),
-    seeds: str = typer.Option("0,1,2", help="Comma-separated seeds; each gets its own data and models."),
-    quick: bool = typer.Option(False, "--quick", help="A ~1-minute smoke run (one seed, small data)."),
+    seeds: str | None = typer.Option(None, help="Comma-separated seeds, each with its own data and models [default: 0,1,2; with --quick: 0]."),
+    quick: bool = typer.Option(False, "--quick", help="A ~1-minute smoke run (small data; one seed unless --seeds)."),
     hd: bool = typer.Option(False, "--hd", help="Also train MGM-HD (2x2 grid + global view, 5x the visual tokens)."),
     retrain: bool = typer.Option(False, "--retrain", help="Regenerate data and retrain instead of reusing the cache."),
     n_train: int | None = typer.Option(None, help="Training images per seed."),
@@ -116,18 +116,14 @@ def demo(
     """
     from .demo import DemoSettings, run_demo
 
-    kw = {"run_dir": run_dir, "hd": hd, "retrain": retrain, "workers": workers,
-          "seeds": tuple(int(x) for x in seeds.split(",") if x.strip())}
+    kw = {"run_dir": run_dir, "hd": hd, "retrain": retrain, "workers": workers}
+    if seeds is not None:
+        kw["seeds"] = tuple(int(x) for x in seeds.split(",") if x.strip())
     if n_train is not None:
         kw["n_train"] = n_train
     if n_test is not None:
         kw["n_test"] = n_test
-    if quick:
-        kw.pop("seeds") if seeds == "0,1,2" else None
-        settings = DemoSettings.quick(**kw)
-    else:
-        settings = DemoSettings(**kw)
-    run_demo(settings)
+    run_demo(DemoSettings.quick(**kw) if quick else DemoSettings(**kw))
 
 
 @app.command()

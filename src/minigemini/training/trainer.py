@@ -1,4 +1,4 @@
-"""`run_training`: the explicit two-stage MGM training loop, one code path for every engine and launcher."""
+"""`run_training`: one MGM training stage (alignment or instruction tuning, as the recipe says); one code path for every engine and launcher."""
 
 from __future__ import annotations
 

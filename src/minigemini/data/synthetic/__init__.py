@@ -1,4 +1,4 @@
-"""Synthetic fine-detail tasks whose answers the LR view provably cannot see (issue 4).
+"""Synthetic fine-detail tasks whose answers the LR view provably cannot see.
 
 Framed texture patches (period-2 checkerboard/stripes, dots and grid lines on unsampled pixels, plain)
 sit at random cell-aligned positions on a cluttered background. The processor's bilinear 4x-down LR
