@@ -12,6 +12,8 @@ class LowResVisionTower(nn.Module):
     """Any patch-grid ViT (CLIP, SigLIP, DINOv2) from transformers; returns one layer's patch tokens.
 
     forward: pixel_values [B, 3, s, s] -> [B, N, C] with N = (s / patch)² ("patch") or N + 1 ("cls_patch").
+    Only the layers up to `feature_layer` run (23 of CLIP-L's 24 for the official -2), with the model's own
+    attention implementation (SDPA by default); later layers stay in the state dict, unused.
     """
 
     def __init__(self, config: PreTrainedConfig, feature_layer: int = -2, select: str = "patch"):
@@ -20,15 +22,32 @@ class LowResVisionTower(nn.Module):
         self.feature_layer = feature_layer
         self.select = select
         self.num_patches = (config.image_size // config.patch_size) ** 2
+        depth = config.num_hidden_layers
+        self.layers_run = feature_layer if feature_layer >= 0 else depth + 1 + feature_layer  # hidden_states index
+        if not 0 <= self.layers_run <= depth:
+            raise ValueError(f"vision_feature_layer={feature_layer} is outside a {depth}-layer ViT.")
 
     @property
     def hidden_size(self) -> int:
         return self.model.config.hidden_size
 
+    def _hidden_state(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The ViT's hidden_states[feature_layer] [B, T, C], running only the layers before it."""
+        vit = getattr(self.model, "vision_model", self.model)
+        encoder = getattr(vit, "encoder", None)
+        layers = getattr(encoder, "layers", None) or getattr(encoder, "layer", None)
+        if layers is None or not hasattr(vit, "embeddings"):  # an unfamiliar layout: ask for all hidden states
+            return self.model(pixel_values=pixel_values, output_hidden_states=True).hidden_states[self.feature_layer]
+        hidden = vit.embeddings(pixel_values)
+        if hasattr(vit, "pre_layrnorm"):  # CLIP
+            hidden = vit.pre_layrnorm(hidden)
+        for layer in layers[: self.layers_run]:
+            hidden = layer(hidden, None)
+        return hidden
+
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         dtype = next(self.model.parameters()).dtype
-        out = self.model(pixel_values=pixel_values.to(dtype), output_hidden_states=True)
-        hidden = out.hidden_states[self.feature_layer]
+        hidden = self._hidden_state(pixel_values.to(dtype))
         prefix = hidden.shape[1] - self.num_patches  # CLS and register tokens, if the ViT has them
         if self.select == "patch":
             return hidden[:, prefix:]
@@ -42,7 +61,7 @@ class HighResConvNeXtTower(nn.Module):
 
     forward: pixel_values [B, 3, H, H] -> [stage_i: [B, C_i, H / 2^(i+2), ...]], strides 4, 8, 16, 32.
     The maps stay at their own resolution: patch info mining resamples them to stride 4 on the fly
-    (see `PatchInfoMining.project_hr`), so the 2880-channel concatenation is never materialised.
+    (see `PatchInfoMining`), so the 2880-channel concatenation is never materialised.
 
     Drop path: the official towers keep stochastic depth active in training even though they are frozen;
     `drop_path_in_training=False` keeps this module in eval mode instead.
