@@ -4,7 +4,7 @@ from .answerer import Answerer, decode_answer, user_turn
 from .decoder import TextDecoder
 from .features import ImageFeatureCache, image_keys
 from .prefix import PrefixCache
-from .stops import MAX_STOP_LENGTH, MAX_STOP_STRINGS, StopMatcher, check_stop_strings, cut_at_stops
+from .stops import MAX_STOP_LENGTH, MAX_STOP_STRINGS, StopMatcher, cut_at_stops
 
 __all__ = [
     "MAX_STOP_LENGTH",
@@ -14,7 +14,6 @@ __all__ = [
     "PrefixCache",
     "StopMatcher",
     "TextDecoder",
-    "check_stop_strings",
     "cut_at_stops",
     "decode_answer",
     "image_keys",
