@@ -32,9 +32,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from minigemini.configuration import MiniGeminiConfig
-from minigemini.image_processing import MiniGeminiImageProcessor
 from minigemini.modeling import MiniGeminiForConditionalGeneration
-from minigemini.processing import MiniGeminiProcessor
+from minigemini.processing import MiniGeminiProcessor, add_image_token
 from minigemini.tiny import build_tiny_tokenizer
 
 SMOLLM2_135M = dict(
@@ -71,22 +70,15 @@ def photo(w: int = 640, h: int = 480) -> Image.Image:
 
 def build(config_name: str, dtype: torch.dtype):
     tokenizer = build_tiny_tokenizer()
-    probe = MiniGeminiProcessor(tokenizer, MiniGeminiImageProcessor(), image_seq_length=1)  # adds <image>
     config = MiniGeminiConfig(
         text_config=dict(SMOLLM2_135M),
-        image_token_id=probe.image_token_id,
+        image_token_id=add_image_token(tokenizer),
         tokenizer_model_max_length=4096,
         **CONFIGS[config_name],
     )
     torch.manual_seed(0)
     model = MiniGeminiForConditionalGeneration(config).eval().to(dtype)
-    processor = MiniGeminiProcessor(
-        tokenizer,
-        MiniGeminiImageProcessor.from_config(config),
-        image_seq_length=config.image_seq_length,
-        model_max_length=config.tokenizer_model_max_length,
-    )
-    return model, processor
+    return model, MiniGeminiProcessor.from_config(tokenizer, config)
 
 
 WARMUP = 1

@@ -13,6 +13,13 @@ from .padding import pad_rows
 from .tokenization import tokenize_with_image_markers
 
 
+def add_image_token(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id of `<image>`, added to the tokenizer as a special token when missing (before a config needs it)."""
+    if IMAGE_TOKEN not in tokenizer.get_vocab():
+        tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]}, replace_extra_special_tokens=False)
+    return tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+
+
 class ContextLengthError(ValueError):
     """A prompt (with its image tokens) does not fit the model's context."""
 
@@ -41,10 +48,8 @@ class MiniGeminiProcessor(ProcessorMixin):
         self.template = template
         self.model_max_length = model_max_length
         self.padding_side = padding_side
-        if IMAGE_TOKEN not in tokenizer.get_vocab():
-            tokenizer.add_special_tokens({"additional_special_tokens": [IMAGE_TOKEN]}, replace_extra_special_tokens=False)
         self.image_token = IMAGE_TOKEN
-        self.image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+        self.image_token_id = add_image_token(tokenizer)
         if self.pad_token_id is None:
             raise ValueError("The tokenizer has no pad, unk or eos token to pad batches with; set tokenizer.pad_token.")
 

@@ -107,13 +107,11 @@ def tiny_config(
 def build_tiny_model_and_processor(*, seed: int = 0, tokenizer_corpus: list[str] | None = None,
                                    tokenizer_vocab_size: int = 384, **config_kwargs):
     """A random tiny model with its processor; `config_kwargs` go to `tiny_config`."""
-    from .image_processing import MiniGeminiImageProcessor
     from .modeling import MiniGeminiForConditionalGeneration
-    from .processing import MiniGeminiProcessor
+    from .processing import MiniGeminiProcessor, add_image_token
 
     tokenizer = build_tiny_tokenizer(tokenizer_vocab_size, tokenizer_corpus)
-    probe = MiniGeminiProcessor(tokenizer, MiniGeminiImageProcessor(), image_seq_length=1)  # adds <image>
-    config = tiny_config(len(tokenizer), image_token_id=probe.image_token_id, **config_kwargs)
+    config = tiny_config(len(tokenizer), image_token_id=add_image_token(tokenizer), **config_kwargs)
     torch.manual_seed(seed)
     model = MiniGeminiForConditionalGeneration(config).eval()
     return model, MiniGeminiProcessor.from_config(tokenizer, config)

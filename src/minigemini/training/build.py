@@ -6,9 +6,8 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
 from ..configuration import MiniGeminiConfig
-from ..image_processing import MiniGeminiImageProcessor
 from ..modeling import MiniGeminiForConditionalGeneration
-from ..processing import MiniGeminiProcessor
+from ..processing import MiniGeminiProcessor, add_image_token
 from .recipe import ModelSpec
 
 
@@ -52,7 +51,6 @@ def build_from_parts(spec: ModelSpec, quantization_config=None):
         aux_config = AutoConfig.from_pretrained(spec.hr_tower)
     elif spec.hr_tower_config:
         aux_config = dict(model_type="convnext", **spec.hr_tower_config)
-    probe = MiniGeminiProcessor(tokenizer, MiniGeminiImageProcessor(), image_seq_length=1)  # adds <image>
     from ..templates import infer_template
 
     template = spec.template or infer_template("mgm", text_config.model_type, tokenizer)
@@ -64,7 +62,7 @@ def build_from_parts(spec: ModelSpec, quantization_config=None):
         image_grid=spec.image_grid,
         image_global=spec.image_global,
         image_aspect_ratio=spec.aspect_ratio,
-        image_token_id=probe.image_token_id,
+        image_token_id=add_image_token(tokenizer),
         tokenizer_model_max_length=spec.max_length,
         template=template,
         aux_drop_path_in_training=spec.hr_drop_path_in_training,
@@ -72,14 +70,7 @@ def build_from_parts(spec: ModelSpec, quantization_config=None):
     config._attn_implementation = spec.attn_implementation
     model = _assemble(config, spec, len(tokenizer), quantization_config)
     model.freeze_vision_towers()
-    processor = MiniGeminiProcessor(
-        tokenizer,
-        MiniGeminiImageProcessor.from_config(config),
-        image_seq_length=config.image_seq_length,
-        template=template,
-        model_max_length=spec.max_length,
-    )
-    return model, processor
+    return model, MiniGeminiProcessor.from_config(tokenizer, config)
 
 
 def _assemble(config: MiniGeminiConfig, spec: ModelSpec, vocab_size: int, quantization_config=None):
