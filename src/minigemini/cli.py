@@ -66,8 +66,17 @@ def chat(
         if turn.generated_image:
             console.print(f"[green]image generated from[/] {turn.generated_prompt!r} -> {turn.generated_image}")
 
+    from .ocr import OCRError
+    from .processing import ContextLengthError
+
+    turn_errors = (ContextLengthError, ImageLoadError, OCRError)  # one line each; the history stays as it was
+
     if prompt is not None:
-        answer(prompt)
+        try:
+            answer(prompt)
+        except turn_errors as err:
+            console.print(str(err), style="red", markup=False)
+            raise typer.Exit(1) from None
         return
     console.print("[dim]Type a message; /image PATH adds an image, /reset clears, /save [FILE] writes the chat, /quit exits.[/]")
     while True:
@@ -88,14 +97,21 @@ def chat(
                 session.add_image(path, path=path)
                 console.print(f"[dim]image queued: {path}[/]")
             except ImageLoadError as err:
-                console.print(f"[red]{err}[/]")
+                console.print(str(err), style="red", markup=False)
         elif text.startswith("/save"):
             target = text[len("/save"):].strip() or str(output_dir / "chat.json")
-            console.print(f"[dim]saved {session.save(target)}[/]")
+            try:
+                console.print(f"saved {session.save(target)}", style="dim", markup=False)
+            except OSError as err:
+                console.print(f"cannot save to {target}: {err.strerror or err}", style="red", markup=False)
         elif text.startswith("/"):
             console.print("[red]unknown command[/]; use /image PATH, /reset, /save [FILE] or /quit")
         else:
-            answer(text)
+            try:
+                answer(text)
+            except turn_errors as err:
+                console.print()
+                console.print(str(err), style="red", markup=False)
 
 
 @app.command()

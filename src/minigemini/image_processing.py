@@ -18,8 +18,26 @@ from transformers.image_processing_utils import BaseImageProcessor
 
 from .constants import CLIP_MEAN, CLIP_STD, PAD_COLOR
 
+
 class ImageLoadError(ValueError):
     """An image could not be used; the message names the image, the problem and the fix."""
+
+
+class ImageTooLargeError(ImageLoadError):
+    """An image, or what preprocessing would build from it, exceeds `max_image_pixels`."""
+
+
+def _decode_problem(err: Exception) -> str:
+    """A short description of a decoding failure, without Pillow's message (it can hold object reprs)."""
+    if isinstance(err, UnidentifiedImageError):
+        return "unknown or unsupported format"
+    if isinstance(err, OSError) and err.errno is not None:
+        return err.strerror or "cannot open the file"
+    if "MAX_TEXT_CHUNK" in str(err) or "too large" in str(err).lower():
+        return "a compressed metadata chunk (zTXt/iTXt/iCCP) expands past the safety limit"
+    if isinstance(err, SyntaxError):
+        return "corrupt metadata (EXIF)"
+    return "corrupt or truncated data"
 
 
 @dataclass(repr=False)
@@ -55,21 +73,13 @@ class MiniGeminiImageProcessor(BaseImageProcessor):
 
     # ---- loading ----------------------------------------------------------------------------------
     def load(self, image, name: str = "image") -> Image.Image:
-        """Any supported input -> an RGB PIL image (EXIF orientation applied; RGBA/L/P/CMYK/I;16 converted)."""
+        """Any supported input -> an RGB PIL image (EXIF orientation applied; RGBA/L/P/CMYK/I;16 converted).
+
+        Every failure is an `ImageLoadError` naming the image and the problem (never Pillow's own text,
+        which can hold object reprs); `ImageTooLargeError` when a size limit refuses it.
+        """
         if isinstance(image, (str, os.PathLike, bytes)):
-            source = io.BytesIO(image) if isinstance(image, bytes) else image
-            name = name if isinstance(image, bytes) else str(image)
-            try:
-                with Image.open(source) as img:
-                    self._check_size(img.size, name)
-                    img.load()
-                    image = img.copy()
-            except FileNotFoundError:
-                raise ImageLoadError(f"{name}: file not found. Check the path (a relative path is resolved against the current directory).") from None
-            except (UnidentifiedImageError, OSError, SyntaxError) as err:
-                raise ImageLoadError(f"{name}: not a readable image ({err}). Re-export it as PNG or JPEG.") from None
-            except Image.DecompressionBombError:
-                raise ImageLoadError(f"{name}: too many pixels to decode safely. Downscale it first.") from None
+            image = self._decode(image, name if isinstance(image, bytes) else str(image))
         elif isinstance(image, torch.Tensor):
             image = self._from_array(image.detach().cpu().numpy(), channels_first=True, name=name)
         elif isinstance(image, np.ndarray):
@@ -77,21 +87,56 @@ class MiniGeminiImageProcessor(BaseImageProcessor):
         elif not isinstance(image, Image.Image):
             raise ImageLoadError(f"{name}: unsupported type {type(image).__name__}; pass a PIL image, a numpy array, a tensor or a path.")
         self._check_size(image.size, name)
-        image = ImageOps.exif_transpose(image)
-        if image.mode != "RGB":
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257.0).clip(0, 255).astype(np.uint8))
-            image = image.convert("RGB")  # official: Image.convert('RGB'); alpha is dropped, not composited
+        try:
+            image = ImageOps.exif_transpose(image)
+            if image.mode != "RGB":
+                if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    image = Image.fromarray((np.asarray(image, dtype=np.float64) / 257.0).clip(0, 255).astype(np.uint8))
+                image = image.convert("RGB")  # official: Image.convert('RGB'); alpha is dropped, not composited
+        except Exception as err:  # Pillow raises SyntaxError, ValueError, struct.error ... on junk metadata
+            raise ImageLoadError(f"{name}: not a readable image ({_decode_problem(err)}). Re-export it as PNG or JPEG.") from None
         return image
+
+    def _decode(self, source: str | os.PathLike | bytes, name: str) -> Image.Image:
+        """Open and decode a file or encoded bytes, refusing oversized images before decoding their pixels."""
+        try:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+                self._check_size(img.size, name)
+                img.load()
+                return img.copy()
+        except ImageLoadError:
+            raise
+        except FileNotFoundError:
+            raise ImageLoadError(f"{name}: file not found. Check the path (a relative path is resolved against the current directory).") from None
+        except Image.DecompressionBombError:
+            raise ImageTooLargeError(f"{name}: too many pixels to decode safely. Downscale it first.") from None
+        except Exception as err:  # Pillow's decoders raise many types on corrupt data; none may escape as a crash
+            raise ImageLoadError(f"{name}: not a readable image ({_decode_problem(err)}). Re-export it as PNG or JPEG.") from None
+
+    def pipeline_pixels(self, size: tuple[int, int]) -> int:
+        """The largest image, in pixels, that preprocessing builds from a `size` image: the padded square
+        ("pad") or the short-side resize before the centre crop ("square")."""
+        w, h = size
+        short, long = min(w, h), max(w, h)
+        if self.aspect_ratio == "pad":
+            return max(w * h, long * long)
+        return max(w * h, self.aux_image_size * int(self.aux_image_size * long / short))
 
     def _check_size(self, size: tuple[int, int], name: str) -> None:
         w, h = size
         if w < 1 or h < 1:
             raise ImageLoadError(f"{name}: empty image ({w}x{h}).")
         if w * h > self.max_image_pixels:
-            raise ImageLoadError(
+            raise ImageTooLargeError(
                 f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {self.max_image_pixels:,} "
                 "(a decompression-bomb guard). Downscale the image or raise max_image_pixels."
+            )
+        peak = self.pipeline_pixels(size)
+        if peak > self.max_image_pixels:
+            step = "padding it to a square" if self.aspect_ratio == "pad" else f"resizing its short side to {self.aux_image_size} px"
+            raise ImageTooLargeError(
+                f"{name}: {w}x{h} has an extreme aspect ratio ({max(w, h) / min(w, h):.0f}:1); {step} would build "
+                f"{peak:,} pixels, over the limit of {self.max_image_pixels:,}. Crop it nearer to a square or downscale it."
             )
 
     def _from_array(self, arr: np.ndarray, channels_first: bool, name: str) -> Image.Image:

@@ -26,6 +26,12 @@ ENGINE_PARAMS = {
 }
 """PaddleOCR 2.7's detector sizing (downscale to a 960 px long side, never upscale)."""
 
+
+
+class OCRError(ValueError):
+    """The OCR engine could not read an image (an extreme shape such as 4000x3, or unusable pixels)."""
+
+
 _engine: Any = None
 _lock = threading.Lock()
 
@@ -51,8 +57,13 @@ def ocr_texts(image: Image.Image | str | Path, min_score: float = MIN_SCORE) -> 
         with Image.open(image) as opened:
             image = opened.convert("RGB")
     engine = get_engine()
+    rgb = image.convert("RGB")
     with _lock:
-        result = engine(image.convert("RGB"), text_score=min_score)
+        try:
+            result = engine(rgb, text_score=min_score)
+        except Exception as err:  # rapidocr/onnxruntime/cv2 raise their own types (ResizeImgError, cv2.error ...)
+            w, h = rgb.size
+            raise OCRError(f"OCR cannot read this {w}x{h} image ({type(err).__name__}); send it without OCR, or crop it nearer to a square.") from None
     if not result.txts:
         return []
     return [t.strip() for t, s in zip(result.txts, result.scores) if s > min_score and t.strip()]

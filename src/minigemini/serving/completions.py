@@ -70,6 +70,9 @@ class ChatService:
         self.generator = ImageGenerator(settings.image_pipeline, settings.image_device)
         limits = [processor.model_max_length, getattr(model.config.text_config, "max_position_embeddings", None)]
         self.context_length = min(x for x in limits if x)
+        self.prompt_token_limit = min(self.context_length, settings.max_prompt_tokens or self.context_length)
+        self.chars_per_token = max(len(token) for token in processor.tokenizer.get_vocab())
+        self.max_prompt_chars = self.prompt_token_limit * self.chars_per_token
 
     # ---- validation ---------------------------------------------------------------------------------
     async def prepare(self, request: ChatCompletionRequest) -> Prepared:
@@ -82,9 +85,7 @@ class ChatService:
             raise APIError(404, f"The model '{request.model}' does not exist on this server; it serves '{s.served_name}' (see GET /v1/models).", "model_not_found", "model")
         if request.messages[-1].role != "user":
             raise APIError(400, "The last message must be a user message.", "invalid_value", "messages")
-        stops = request.stop_strings()
-        if len(stops) > 4:
-            raise APIError(400, f"At most 4 stop sequences are allowed, got {len(stops)}.", "invalid_value", "stop")
+        self._check_text_length(request)
         options = request.minigemini
         if options.generate_image:
             self.generator.check_available()
@@ -104,10 +105,9 @@ class ChatService:
             prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         except ValueError as err:
             raise APIError(400, f"Invalid messages: {err}", "invalid_value", "messages") from None
-        try:
-            inputs = await run_in_threadpool(self.processor, text=[prompt], images=[images])
-        except ContextLengthError as err:
-            raise APIError(400, str(err), "context_length_exceeded", "messages") from None
+        inputs, overflow = await run_in_threadpool(self._tokenize, prompt, images)
+        if overflow is not None:  # raised here, outside the except block, so no traceback keeps the token lists alive
+            raise APIError(400, overflow, "context_length_exceeded", "messages")
         prompt_tokens = int(inputs["input_ids"].shape[1])
         if s.max_prompt_tokens is not None and prompt_tokens > s.max_prompt_tokens:
             raise APIError(400, f"The prompt is {prompt_tokens} tokens (images included); this server accepts at most {s.max_prompt_tokens}. Shorten the conversation or send fewer images.", "prompt_too_long", "messages")
@@ -117,8 +117,29 @@ class ChatService:
             top_p=1.0 if request.top_p is None else request.top_p,
             seed=request.seed,
         )
-        job = Job(inputs, max_tokens=max_tokens, sampling=sampling, stops=stops, ignore_eos=options.ignore_eos)
+        job = Job(inputs, max_tokens=max_tokens, sampling=sampling, stops=request.stop_strings(), ignore_eos=options.ignore_eos)
         return Prepared(request, job, image_tokens=len(images) * self.processor.image_seq_length, ocr=ocr)
+
+    def _check_text_length(self, request: ChatCompletionRequest) -> None:
+        """Refuse text that cannot fit before tokenizing it: no token of this vocabulary covers more than
+        `chars_per_token` characters, so longer text is more tokens than the prompt may hold."""
+        chars = sum(len(m.content) if isinstance(m.content, str) else sum(len(getattr(p, "text", "")) for p in m.content or [])
+                    for m in request.messages)
+        if chars > self.max_prompt_chars:
+            raise APIError(
+                400,
+                f"The messages hold {chars:,} characters of text, more than the {self.prompt_token_limit}-token prompt limit can "
+                f"hold ({self.max_prompt_chars:,} characters at most). Shorten the conversation.",
+                "context_length_exceeded",
+                "messages",
+            )
+
+    def _tokenize(self, prompt: str, images: list) -> tuple[dict | None, str | None]:
+        """Blocking: (processor inputs, None), or (None, the context-overflow message)."""
+        try:
+            return self.processor(text=[prompt], images=[images]), None
+        except ContextLengthError as err:
+            return None, str(err)
 
     @staticmethod
     def _last_user_image_count(messages: list[dict]) -> int:

@@ -10,7 +10,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
+    408: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
     503: "server_error",
@@ -26,6 +28,9 @@ class APIError(Exception):
 
 
 def error_body(status: int, message: str, code: str | None, param: str | None = None) -> dict:
+    """The error object; message and param are made encodable (a client's lone surrogate may be echoed in them)."""
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    param = None if param is None else param.encode("utf-8", "backslashreplace").decode("utf-8")
     return {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": param, "code": code}}
 
 
@@ -55,6 +60,7 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
 
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
+        exc.__traceback__ = None  # its frames (a rejected prompt, its token lists) must not wait for the cycle collector
         return error_response(exc.status, exc.message, exc.code, exc.param)
 
     @app.exception_handler(RequestValidationError)

@@ -70,11 +70,11 @@ def png_base64(image: Image.Image) -> str:
 
 def ocr_line(image: Image.Image) -> str:
     """Blocking: the official `"\\nReference OCR Token: ...\\n"` line for one image ("" when no text is read)."""
-    try:
-        from ..ocr import ocr_reference_line
+    from ..ocr import OCRError, ocr_reference_line
 
+    try:
         return ocr_reference_line(image)
     except ImportError as err:
-        raise APIError(
-            400, f"OCR is not available on this server: {err}.", "ocr_unavailable", "minigemini.ocr"
-        ) from None
+        raise APIError(400, f"OCR is not available on this server: {err}.", "ocr_unavailable", "minigemini.ocr") from None
+    except OCRError as err:
+        raise APIError(400, str(err), "ocr_failed", "minigemini.ocr") from None

@@ -8,7 +8,7 @@ import re
 
 from PIL import Image
 
-from ..image_processing import ImageLoadError, MiniGeminiImageProcessor
+from ..image_processing import ImageLoadError, ImageTooLargeError, MiniGeminiImageProcessor
 from .errors import APIError
 from .remote import fetch_image
 from .settings import ServerSettings
@@ -72,5 +72,5 @@ class ImageResolver:
         try:
             return self.loader.load(data, name=param)
         except ImageLoadError as err:
-            too_big = "pixels exceeds the limit" in str(err) or "too many pixels" in str(err)
-            raise APIError(400, str(err), "image_too_large" if too_big else "invalid_image", param) from None
+            code = "image_too_large" if isinstance(err, ImageTooLargeError) else "invalid_image"
+            raise APIError(400, str(err), code, param) from None

@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from ..answering.stops import MAX_STOP_LENGTH as MAX_STOP_CHARS  # the answering path's bounds (4 x 256 chars)
+from ..answering.stops import MAX_STOP_STRINGS as MAX_STOP_SEQUENCES
+from ..constants import IMAGE_TOKEN
+
+MIN_TEMPERATURE = 0.01
+"""Smallest non-zero temperature (vLLM's floor); below it logits / temperature overflow to inf. 0 is greedy."""
+MIN_TOP_P = 1e-6
+"""Smallest top_p: smaller values round to 0 in float32 and would leave no token to sample."""
+SEED_RANGE = (-(2**63), 2**63 - 1)
+"""What `torch.Generator.manual_seed` accepts as a signed 64-bit seed (vLLM's range)."""
+
+
+def _unicode_text(text: str) -> str:
+    """Refuse strings that cannot be encoded as UTF-8 (JSON can smuggle in lone surrogates like \\ud800)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(f"the text holds a lone surrogate ({text[err.start]!a}) at character {err.start}; send valid UTF-8") from None
+    return text
+
+
+def _plain_text(text: str) -> str:
+    """Message text: valid UTF-8 and no typed `<image>` marker (images go in `image_url` parts)."""
+    if IMAGE_TOKEN in _unicode_text(text):
+        raise ValueError(f"the text contains '{IMAGE_TOKEN}'; send images as image_url content parts, not as markers in text")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_unicode_text)]
 
 
 class ImageURL(BaseModel):
-    url: str
-    detail: str | None = None
+    url: Text
+    detail: Text | None = None
 
 
 class TextPart(BaseModel):
@@ -25,7 +55,14 @@ class ImagePart(BaseModel):
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str | list[TextPart | ImagePart] | None = None
-    name: str | None = None
+    name: Text | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _plain_content(cls, content: str | list | None) -> str | list | None:
+        for text in [content] if isinstance(content, str) else [p.text for p in content or [] if isinstance(p, TextPart)]:
+            _plain_text(text)
+        return content
 
 
 class StreamOptions(BaseModel):
@@ -51,22 +88,39 @@ class ChatCompletionRequest(BaseModel):
     """The OpenAI chat-completions fields this server honours; other fields are ignored, and asking for
     logprobs, tools or a non-text response_format is refused (400) rather than silently dropped."""
 
-    model: str
+    model: Text
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    n: int = Field(default=1, ge=1)
-    user: str | None = None
+    top_p: float | None = Field(default=None, ge=MIN_TOP_P, le=1.0)
+    max_tokens: int | None = Field(default=None, ge=1, lt=2**31)
+    max_completion_tokens: int | None = Field(default=None, ge=1, lt=2**31)
+    stop: Text | list[Text] | None = None
+    seed: int | None = Field(default=None, ge=SEED_RANGE[0], le=SEED_RANGE[1])
+    n: int = Field(default=1, ge=1, le=128)
+    user: Text | None = None
     logprobs: bool | None = None
     tools: list[dict] | None = None
     response_format: dict | None = None
     minigemini: MiniGeminiOptions = Field(default_factory=MiniGeminiOptions)
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperature_not_tiny(cls, value: float | None) -> float | None:
+        if value is not None and 0.0 < value < MIN_TEMPERATURE:
+            raise ValueError(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}")
+        return value
+
+    @field_validator("stop")
+    @classmethod
+    def _bounded_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
+        stops = [value] if isinstance(value, str) else value or []
+        if len(stops) > MAX_STOP_SEQUENCES:
+            raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed, got {len(stops)}")
+        if any(len(s) > MAX_STOP_CHARS for s in stops):
+            raise ValueError(f"each stop sequence may be at most {MAX_STOP_CHARS} characters")
+        return value
 
     def unsupported(self) -> str | None:
         """The first requested feature this server does not implement, if any."""

@@ -20,6 +20,7 @@ from .errors import APIError
 from .jobs import Delta, Failed
 from .schemas import ChatCompletionRequest
 from .settings import ServerSettings
+from .uploads import UploadLedger
 
 
 def _data_url(path: str) -> str:
@@ -82,7 +83,7 @@ class DemoSession:
 
 def build_demo(service: ChatService, settings: ServerSettings, image_dir: Path) -> gr.Blocks:
     session = DemoSession(service, settings, image_dir)
-    with gr.Blocks(title="Mini-Gemini") as demo:
+    with gr.Blocks(title="Mini-Gemini", delete_cache=(3600, 3600)) as demo:  # uploads and renders live an hour
         gr.Markdown(f"## Mini-Gemini · `{settings.served_name}`\nUpload one or more images, then ask about them.")
         chat = gr.Chatbot(label="Conversation", height=460, elem_id="chat")
         box = gr.MultimodalTextbox(
@@ -105,7 +106,9 @@ def build_demo(service: ChatService, settings: ServerSettings, image_dir: Path) 
 
 
 def mount_ui(app: FastAPI, service: ChatService, settings: ServerSettings, path: str = "/ui") -> None:
-    """Mount the demo; with an API key set, the demo asks for it as the password (any user name)."""
+    """Mount the demo; with an API key set, the demo asks for it as the password (any user name).
+    Call before the app's size-limit middleware is added, so that the upload ledger sits inside it."""
     image_dir = Path(tempfile.mkdtemp(prefix="minigemini-ui-"))
     auth = (lambda _user, password: key_matches(password, settings.api_key)) if settings.api_key else None
     gr.mount_gradio_app(app, build_demo(service, settings, image_dir), path=path, auth=auth, allowed_paths=[str(image_dir)])
+    app.add_middleware(UploadLedger, prefix=path)
