@@ -82,10 +82,12 @@ def _run_command(bench: str) -> Callable[..., None]:
         judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help=JUDGE_URL_HELP),
     ) -> None:
         def action() -> None:
+            from ..quiet import quiet_transformers
             from .model_predictor import ModelPredictor
 
             judge = _judge(judge_model, judge_base_url)
-            predictor = ModelPredictor.from_pretrained(model, device=device)
+            with quiet_transformers():  # its 'Loading weights' bar and advice concern us, not the user
+                predictor = ModelPredictor.from_pretrained(model, device=device)
             run_benchmark(bench, predictor, data, out, protocol=protocol, batch_size=batch_size, limit=limit, judge=judge)
 
         _fail_cleanly(action)

@@ -52,7 +52,8 @@ def predict_all(samples: list[Sample], predictor: Predictor, path: Path, batch_s
     done = read_answers(path)
     _check_same_model(done, predictor.model_id, path)
     todo = [s for s in samples if s.id not in done]
-    bar = tqdm(total=len(samples), initial=len(samples) - len(todo), disable=not progress)
+    # disable=None: a bar on a terminal only, never carriage-return noise in logs
+    bar = tqdm(total=len(samples), initial=len(samples) - len(todo), disable=None if progress else True)
     with AnswerWriter(path) as writer, bar:
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
