@@ -22,12 +22,17 @@ class DiesAfter(ScriptedPredictor):
         return super().predict(requests)
 
 
-def test_rerun_after_kill_with_truncated_line_completes_without_duplicates(prepared, tmp_path):
+def _interrupted_after_one_batch(prepared, tmp_path):
+    """An mme run (4 questions) interrupted after its first batch of 2: (data folder, out folder, answers file)."""
     data = prepared("mme")
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         run_benchmark("mme", DiesAfter(calls=1), data, out, batch_size=2, progress=False)
-    answers = out / "mme_answers.jsonl"
+    return data, out, out / "mme_answers.jsonl"
+
+
+def test_rerun_after_kill_with_truncated_line_completes_without_duplicates(prepared, tmp_path):
+    data, out, answers = _interrupted_after_one_batch(prepared, tmp_path)
     assert len(read_answers(answers)) == 2
     with answers.open("a") as handle:
         handle.write('{"question_id": "code_reasoning/0020.png/0", "prom')  # the kill hit mid-write
@@ -47,11 +52,7 @@ def test_rerun_after_kill_with_truncated_line_completes_without_duplicates(prepa
 
 
 def test_a_whole_last_row_without_its_newline_is_kept_once(prepared, tmp_path):
-    data = prepared("mme")
-    out = tmp_path / "out"
-    with pytest.raises(KeyboardInterrupt):
-        run_benchmark("mme", DiesAfter(calls=1), data, out, batch_size=2, progress=False)
-    answers = out / "mme_answers.jsonl"
+    data, out, answers = _interrupted_after_one_batch(prepared, tmp_path)
     answers.write_bytes(answers.read_bytes().rstrip(b"\n"))  # the kill came between the row and its newline
     second = ScriptedPredictor(lambda prompt: "Yes")
     run_benchmark("mme", second, data, out, batch_size=2, progress=False)
