@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from server import png_bytes, running_server
 
@@ -69,11 +70,34 @@ def test_demo_uploads_an_image_and_streams_an_answer(tiny_checkpoint, tmp_path):
 
 
 def test_with_an_api_key_the_demo_asks_for_it_as_the_password(tiny_checkpoint):
-    import httpx
-
     with running_server(ServerSettings(model=str(tiny_checkpoint), api_key="k"), ui=True) as url:
         assert httpx.get(f"{url}/ui/config").status_code == 401
         with httpx.Client() as browser:
             assert browser.post(f"{url}/ui/login", data={"username": "anyone", "password": "wrong"}).status_code == 400
             assert browser.post(f"{url}/ui/login", data={"username": "anyone", "password": "k"}).status_code == 200
             assert browser.get(f"{url}/ui/config").status_code == 200
+
+
+def _ask_demo(client: httpx.Client, path: str) -> httpx.Response:
+    """Submit a demo turn naming `path` as its image, the way Gradio's JS client does (queue/join)."""
+    config = client.get("/ui/config").json()
+    fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "respond")
+    box = {"text": "hi", "files": [{"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.png"}]}
+    body = {"data": [box, [], [], False, False, 0.2, 0.7, 2], "fn_index": fn, "session_hash": "s", "trigger_id": None, "event_data": None}
+    return client.post("/ui/gradio_api/queue/join", json=body)
+
+
+def test_demo_reads_only_files_this_session_uploaded(tiny_checkpoint, tmp_path):
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(png_bytes())
+    with running_server(ServerSettings(model=str(tiny_checkpoint), default_max_tokens=2), ui=True) as url:
+        with httpx.Client(base_url=url, timeout=60) as browser, httpx.Client(base_url=url, timeout=60) as other:
+            browser.get("/ui/")
+            for path in (str(secret), str(tmp_path / "missing.png"), "/etc/hostname"):
+                refused = _ask_demo(browser, path)
+                assert refused.status_code == 403, refused.text
+                assert path not in refused.text and "secret" not in refused.text
+            uploaded = browser.post("/ui/gradio_api/upload", files={"files": ("red.png", png_bytes(), "image/png")}).json()[0]
+            assert _ask_demo(browser, uploaded).status_code == 200
+            other.get("/ui/")
+            assert _ask_demo(other, uploaded).status_code == 403, "another browser may not name this session's upload"
