@@ -5,17 +5,8 @@
 # installed with --no-deps plus only what its CLI path imports; see docs/evaluation.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-VENV=.venv-lmms
-if [ ! -x "$VENV/bin/python" ]; then
-  "$PY" -m venv "$VENV"
-fi
-PIP="$VENV/bin/python -m pip"
-stamp=$VENV/.minigemini-lmms-setup
-want="$(sha256sum pyproject.toml scripts/setup-lmms.sh | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
-fi
+source scripts/venv-setup.sh
+venv_begin .venv-lmms lmms scripts/setup-lmms.sh
 $PIP install -q --upgrade pip
 # torch: the CPU wheel first, so nothing below pulls a CUDA build (on a GPU machine install yours first).
 $VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
@@ -28,4 +19,4 @@ $PIP install -q accelerate datasets evaluate loguru pyyaml jinja2 numpy pytablew
 $PIP install -q --no-deps -e .
 $PIP install -q "safetensors>=0.4" "tokenizers>=0.20" sentencepiece "typer>=0.12" "rich>=13" "matplotlib>=3.7"
 $VENV/bin/python -c "import lmms_eval, minigemini.evaluation.lmms_eval_adapter" >/dev/null
-echo "$want" > "$stamp"
+venv_done

