@@ -31,7 +31,8 @@ class ServerSettings:
     model_name: str | None = setting(None, "Model id clients send (default: the folder name).")
     api_key: str | None = setting(None, "Require 'Authorization: Bearer KEY'.", envvar="MINIGEMINI_API_KEY")
     device: str = setting("cpu", "cpu, cuda, cuda:1, mps ...")
-    dtype: str | None = setting(None, "float32, bfloat16 or float16 (default: the checkpoint's).")
+    dtype: str = setting("auto", "auto (bf16 on GPUs/AMX CPUs, else fp32), fp32, bf16 or fp16.")
+    quantize: str = setting("none", "int8: int8 Linear layers, the fast CPU path.")
     # batching
     max_batch_size: int = setting(8, "Requests per generate() call; 1 disables batching.", min=1)
     batch_window_ms: float = setting(5.0, "How long the worker waits to fill a batch.", min=0.0)
