@@ -1,4 +1,4 @@
-"""Training: recipes, the two-stage MGM loop on single/DDP/FSDP2/DeepSpeed engines, LoRA, checkpoints.
+"""Training: recipes, one MGM stage per run (align, then instruct) on single/DDP/FSDP2/DeepSpeed engines, LoRA, checkpoints.
 
 Heavy modules load on first use; `from minigemini.training import run_training, load_recipe` is cheap.
 """
