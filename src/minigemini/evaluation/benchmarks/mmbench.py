@@ -50,7 +50,9 @@ def _tsv_path(data: Path) -> Path:
         return data
     tables = sorted(data.glob("*.tsv"))
     if len(tables) != 1:
-        raise FileNotFoundError(f"expected exactly one MMBench .tsv in {data}, found {[t.name for t in tables]}")
+        raise FileNotFoundError(
+            f"expected exactly one MMBench .tsv (the questions, options and answers) in {data}, found {[t.name for t in tables]}"
+        )
     return tables[0]
 
 

@@ -36,7 +36,7 @@ def _find_image(folder: Path, stem: str) -> Path:
     for suffix in IMAGE_SUFFIXES:
         if (folder / f"{stem}{suffix}").is_file():
             return folder / f"{stem}{suffix}"
-    raise FileNotFoundError(f"no image for {folder / stem}.* (tried {IMAGE_SUFFIXES})")
+    raise FileNotFoundError(f"no image for {folder / stem}.* (tried {IMAGE_SUFFIXES}; MME names each question by its image)")
 
 
 def _question_files(subtask_dir: Path) -> list[tuple[Path, Path]]:

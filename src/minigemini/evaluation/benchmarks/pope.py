@@ -57,7 +57,9 @@ def load(data_dir: Path, style: PromptStyle) -> list[Sample]:
                 )
             )
     if not samples:
-        raise FileNotFoundError(f"no {label_file(data_dir, 'random').name} (or other categories) in {data_dir}")
+        raise FileNotFoundError(
+            f"no {label_file(data_dir, 'random').name} (or other categories; the questions and labels) in {data_dir}"
+        )
     return samples
 
 
