@@ -25,7 +25,7 @@ def create_app(settings: ServerSettings, model=None, processor=None, ui: bool = 
     if model is None or processor is None:
         from ..loading import load_model
 
-        model, processor = load_model(settings.model, settings.device, settings.dtype)
+        model, processor = load_model(settings.model, settings.device, settings.dtype, quantize=settings.quantize)
     engine = Engine(model, processor, max_batch_size=settings.max_batch_size, batch_window_ms=settings.batch_window_ms, max_queue=settings.max_queue)
     service = ChatService(settings, model, processor, engine)
     started = time.time()

@@ -1,0 +1,67 @@
+"""dtype auto picks by what the machine offers; --quantize int8 swaps the Linear layers for int8 dynamic ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from minigemini.loading import load_model
+from minigemini.quantization import auto_dtype, quantize_int8
+
+
+def _image() -> Image.Image:
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(False, torch.float32), (True, torch.bfloat16)])
+def test_auto_dtype_on_cpu_is_bf16_only_with_amx(monkeypatch, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    assert auto_dtype("cpu") == expected
+
+
+@pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
+def test_auto_dtype_on_cuda_is_bf16_where_supported(monkeypatch, bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert auto_dtype("cuda") == expected
+
+
+def test_load_model_auto_follows_auto_dtype(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    model, _ = load_model("tiny", dtype="auto")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    model, _ = load_model("tiny", dtype="auto")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
+def test_int8_replaces_the_linear_layers_of_towers_projector_and_llm_but_not_mining():
+    model, processor = load_model("tiny", dtype="fp32")
+    batch = processor("USER: <image>\nWhat is it? ASSISTANT:", [_image()])
+    with torch.no_grad():
+        ref = model(**batch).logits
+        ref_feats = model.get_image_features(batch["pixel_values"], batch["pixel_values_aux"]).last_hidden_state
+    quantize_int8(model)
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    for part in (model.vision_tower, model.aux_vision_tower, model.projector, model.language_model):
+        linears = [m for m in part.modules() if isinstance(m, torch.nn.Linear)]
+        assert linears == [] and any(isinstance(m, dynamic) for m in part.modules())
+    assert not any(isinstance(m, dynamic) for m in model.mining.modules())
+    with torch.no_grad():
+        out = model(**batch).logits
+        feats = model.get_image_features(batch["pixel_values"], batch["pixel_values_aux"]).last_hidden_state
+    assert not torch.equal(out, ref)  # the int8 path really ran
+    assert ((feats - ref_feats).norm() / ref_feats.norm()).item() < 0.1
+    assert ((out - ref).norm() / ref.norm()).item() < 0.1
+    tokens = model.generate(**batch, max_new_tokens=3, do_sample=False)
+    assert tokens.shape[-1] == batch["input_ids"].shape[-1] + 3
+
+
+def test_int8_needs_fp32_weights_on_cpu():
+    model, _ = load_model("tiny", dtype="bf16")
+    with pytest.raises(ValueError, match="starts from fp32 weights"):
+        quantize_int8(model)
+    with pytest.raises(ValueError, match="--quantize must be one of none, int8"):
+        load_model("tiny", quantize="int4")
