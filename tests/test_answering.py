@@ -282,3 +282,35 @@ def test_a_row_with_unsamplable_settings_fails_alone(tiny):
         assert isinstance(bad[-1], Failed) and bad[-1].message.startswith("Sampling failed")
     # top_p ~ 1e-45 keeps the single most likely token: a valid (greedy) sample, not a failure
     assert isinstance(events[3][-1], Finished)
+
+
+def test_a_shared_beginning_is_copied_so_each_conversation_keeps_its_own_prefix(tiny):
+    """Server-style use of one cache by two alternating conversations about different images."""
+    model, processor = tiny
+    answerer = Answerer(model, processor)
+
+    def ask(messages, images):
+        inputs = answerer.prepare([answerer.prompt(messages)], [images])
+        lengths, handle = prefill_lengths(model)
+        try:
+            with torch.inference_mode():
+                out = answerer.generate_one(inputs, max_new_tokens=4, do_sample=False,
+                                            pad_token_id=processor.pad_token_id, eos_token_id=[])
+        finally:
+            handle.remove()
+        return processor.decode(out[0, inputs["input_ids"].shape[1]:]), lengths[0], inputs["input_ids"].shape[1]
+
+    a1, _, _ = ask([user_turn("What colour is it?", 1)], [red()])
+    ask([user_turn("What colour is it?", 1)], [blue()])  # shares the text before the image with a1's entry
+    follow = [user_turn("What colour is it?", 1), {"role": "assistant", "content": a1}, user_turn("Sure?", 0)]
+    answer, prefilled, total = ask(follow, [red()])
+    assert prefilled < total - processor.image_seq_length, "the red conversation's prefix survived the blue one"
+    assert answer == processor.decode(plain_greedy_ids(model, processor, follow, [red()], 4))
+
+
+def plain_greedy_ids(model, processor, messages, images, max_new_tokens):
+    inputs = processor(text=processor.apply_chat_template(messages), images=images)
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                             pad_token_id=processor.pad_token_id, eos_token_id=[])
+    return out[0, inputs["input_ids"].shape[1]:]

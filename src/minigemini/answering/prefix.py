@@ -3,11 +3,13 @@
 An entry is the token ids whose keys/values a `DynamicCache` holds and the keys of the images in them.
 A new prompt reuses the longest entry prefix that matches token for token and whose image placeholders
 stand for the same images (placeholders are the same id for every image, so the image keys decide).
-A reused entry is taken out (generation extends it in place) and the caller stores the extended one.
+An entry the new prompt extends whole is taken out (generation extends it in place) and the caller stores
+the extended one; an entry that shares only a beginning (a system prompt and image) stays, and a copy is cut.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -65,7 +67,7 @@ class PrefixCache:
         return len(self._entries)
 
     def take(self, ids: torch.Tensor, image_keys: list[str]) -> Prefix | None:
-        """Remove and return the entry sharing the longest usable prefix with `ids` [T], cropped to it."""
+        """A cache holding the longest usable prefix of `ids` [T] (the entry itself when `ids` extends all of it)."""
         with self._lock:
             best, best_shared = None, (0, 0)
             for name, (entry_ids, entry_keys, _, _) in self._entries.items():
@@ -74,8 +76,13 @@ class PrefixCache:
                     best, best_shared = name, shared
             if best is None:
                 return None
-            _, _, cache, size = self._entries.pop(best)
-            self.nbytes -= size
+            entry_ids, _, cache, size = self._entries[best]
+            if best_shared[0] < len(entry_ids):  # a shared beginning (system prompt, image): the entry stays
+                self._entries.move_to_end(best)
+                cache = copy.deepcopy(cache)
+            else:  # the same conversation goes on: generation extends this very cache
+                del self._entries[best]
+                self.nbytes -= size
         if (extra := cache.get_seq_length() - best_shared[0]) > 0:
             cache.crop(-extra)  # transformers' crop takes the number of tokens to drop, negated
         return Prefix(cache, *best_shared)
