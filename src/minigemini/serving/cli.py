@@ -47,7 +47,17 @@ def serve(**options) -> None:
     """Run the OpenAI-compatible server (POST /v1/chat/completions, GET /v1/models, /v1/stats, /health)."""
     host, port, ui = options.pop("host"), options.pop("port"), options.pop("ui")
     options["api_key"] = options["api_key"] or None
-    run_server(ServerSettings(**options), host=host, port=port, ui=ui)
+    settings = ServerSettings(**options)
+    if settings.engine == "vllm":
+        from ..vllm.launch import exec_vllm_server
+
+        try:
+            exec_vllm_server(settings, host=host, port=port, ui=ui)
+        except ValueError as err:
+            raise typer.BadParameter(str(err)) from None
+    if settings.engine != "minigemini":
+        raise typer.BadParameter(f"--engine must be minigemini or vllm, not {settings.engine!r}.")
+    run_server(settings, host=host, port=port, ui=ui)
 
 
 _params = settings_options() + _SERVER_OPTIONS

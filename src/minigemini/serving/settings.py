@@ -33,6 +33,8 @@ class ServerSettings:
     device: str = setting("cpu", "cpu, cuda, cuda:1, mps ...")
     dtype: str = setting("auto", "auto (bf16 on GPUs/AMX CPUs, else fp32), fp32, bf16 or fp16.")
     quantize: str = setting("none", "int8: int8 Linear layers, the fast CPU path.")
+    engine: str = setting("minigemini", "minigemini (this server) or vllm (vLLM's OpenAI server with our plugin; "
+                          "see docs/serving.md for which limits carry over).")
     # batching
     max_batch_size: int = setting(8, "Requests per generate() call; 1 disables batching.", min=1)
     batch_window_ms: float = setting(5.0, "How long the worker waits to fill a batch.", min=0.0)

@@ -1,0 +1,65 @@
+"""`minigemini serve --engine vllm`: our settings as vLLM's OpenAI server command line, then exec it.
+
+Importable without vLLM (it only builds a command line). Where vLLM has a matching knob our limit is passed
+on; the rest is refused or listed in docs/serving.md ("vLLM engine").
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+DTYPES = {"auto": "auto", "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+          "fp16": "float16", "float16": "float16"}
+BLOCK_ALL_MEDIA_DOMAINS = "remote-images-disabled.invalid"  # RFC 2606: a host name that never resolves
+"""vLLM fetches any http(s) image unless `--allowed-media-domains` is set; this one allows none."""
+
+
+def vllm_python() -> str:
+    """The interpreter that has vLLM: this one, else the repository's `.venv-vllm`."""
+    spec = importlib.util.find_spec("vllm")
+    if spec is not None and spec.origin is not None:  # a regular package, not a folder named vllm on sys.path
+        return sys.executable
+    for root in (Path(__file__).resolve().parents[3], Path.cwd()):
+        candidate = root / ".venv-vllm" / "bin" / "python"
+        if candidate.exists():
+            return str(candidate)
+    raise ValueError("--engine vllm needs vLLM: run `bash scripts/setup-vllm.sh` (CPU) or `pip install vllm` (GPU).")
+
+
+def vllm_command(settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """(argv, extra environment) of vLLM's OpenAI server for these `ServerSettings`."""
+    refused = [name for name, on in (("--image-pipeline", settings.image_pipeline),
+                                     ("--quantize", settings.quantize != "none")) if on]
+    if refused:
+        raise ValueError(f"{', '.join(refused)} is not available with --engine vllm.")
+    if any(h.startswith("*.") for h in settings.remote_image_hosts):
+        raise ValueError("--engine vllm allows exact image hosts only (vLLM's --allowed-media-domains); drop '*.' hosts.")
+    if settings.dtype not in DTYPES:
+        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}")
+    argv = [vllm_python(), "-m", "vllm.entrypoints.openai.api_server", "--model", settings.model,
+            "--served-model-name", settings.served_name, "--host", host, "--port", str(port),
+            "--dtype", DTYPES[settings.dtype], "--max-num-seqs", str(settings.max_batch_size),
+            "--limit-mm-per-prompt", json.dumps({"image": settings.max_images_per_request}),
+            "--override-generation-config", json.dumps({"max_new_tokens": settings.default_max_tokens})]
+    if settings.max_prompt_tokens is not None:  # vLLM bounds prompt + answer together
+        argv += ["--max-model-len", str(settings.max_prompt_tokens + settings.max_tokens_limit)]
+    hosts = settings.remote_image_hosts if settings.allow_remote_images else [BLOCK_ALL_MEDIA_DOMAINS]
+    argv += ["--allowed-media-domains", *(hosts or [BLOCK_ALL_MEDIA_DOMAINS])]
+    env = {"VLLM_MAX_IMAGE_PIXELS": str(settings.max_image_pixels),
+           "VLLM_IMAGE_FETCH_TIMEOUT": str(math.ceil(settings.remote_timeout_s))}
+    if settings.api_key:
+        env["VLLM_API_KEY"] = settings.api_key  # not on the command line, where `ps` would show it
+    return argv, env
+
+
+def exec_vllm_server(settings, host: str, port: int, ui: bool = False) -> None:
+    """Replace this process with vLLM's OpenAI server (the plugin loads itself through its entry point)."""
+    if ui:
+        raise ValueError("--ui is not available with --engine vllm (the web demo runs on our server).")
+    argv, env = vllm_command(settings, host, port)
+    os.execve(argv[0], argv, {**os.environ, **env})
