@@ -30,7 +30,7 @@ def test_model_and_processor_get_the_same_geometry(tmp_path, monkeypatch, case):
         raise AssertionError("the processor read weights; it needs only config, tokenizer and shard headers")
 
     monkeypatch.setattr(shards, "read_tensors", no_weights)
-    monkeypatch.setattr("minigemini.official.read_tensors", no_weights)
+    monkeypatch.setattr("minigemini.official.translate.read_tensors", no_weights)
     processor = MiniGeminiProcessor.from_pretrained(fixture.path)
 
     config = model.config
