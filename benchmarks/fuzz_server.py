@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "serving"))
-from hostile import chat, data_url, mutate_image, mutate_request, named_cases, png, seed_images  # noqa: E402
+from hostile import chat, mutate_image, mutate_request, named_cases, rss_bytes, seed_images  # noqa: E402
+from server import data_url, png_bytes  # noqa: E402
 
 MODEL = "tiny"
 
@@ -42,7 +42,7 @@ def serve(port: int) -> None:
 
 def requests(n: int, seed: int) -> list[dict | bytes]:
     rng = random.Random(seed)
-    good = chat(MODEL, "What is here?", data_url(png()))
+    good = chat(MODEL, "What is here?", data_url(png_bytes()))
     images = seed_images()
     bodies: list[dict | bytes] = [body for _, body in named_cases(MODEL)]
     while len(bodies) < n:
@@ -76,14 +76,13 @@ def main() -> int:
             print("the server did not start", file=sys.stderr)
             return 1
         time.sleep(0.2)
-    process = psutil.Process(child.pid)
-    rss_before = peak = process.memory_info().rss
+    rss_before = peak = rss_bytes(child.pid)
     stop = threading.Event()
 
     def watch() -> None:
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, process.memory_info().rss)
+            peak = max(peak, rss_bytes(child.pid))
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -109,10 +108,10 @@ def main() -> int:
             if seconds > slowest[0]:
                 slowest = (seconds, head)
     wall = time.monotonic() - started
-    good = client.post(f"{url}/v1/chat/completions", json=chat(MODEL, "What is here?", data_url(png()))).status_code
+    good = client.post(f"{url}/v1/chat/completions", json=chat(MODEL, "What is here?", data_url(png_bytes()))).status_code
     stop.set()
     watcher.join()
-    rss_after = process.memory_info().rss
+    rss_after = rss_bytes(child.pid)
     child.terminate()
     child.join(30)
 

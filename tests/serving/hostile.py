@@ -3,29 +3,26 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
+import os
 import random
 import struct
 import zlib
 
 from PIL import Image
+from server import data_url, png_bytes
 
 
-def png(size=(48, 32), color="red") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def data_url(data: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def png_with_chunk(kind: bytes, payload: bytes) -> bytes:
     """A Pillow-written 8x8 PNG with one extra chunk inserted after IHDR."""
-    raw = png((8, 8))
+    raw = png_bytes((8, 8))
     chunk = struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
     return raw[:33] + chunk + raw[33:]
 

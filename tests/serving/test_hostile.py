@@ -18,10 +18,9 @@ import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
-import psutil
 import pytest
-from hostile import chat, data_url, junk_exif_jpeg, mutate_image, mutate_request, named_cases, png, seed_images, wide_png, ztxt_bomb
-from server import running_server
+from hostile import chat, junk_exif_jpeg, mutate_image, mutate_request, named_cases, rss_bytes, seed_images, wide_png, ztxt_bomb
+from server import data_url, png_bytes, running_server
 from typer.testing import CliRunner
 
 from minigemini.image_processing import ImageLoadError, ImageTooLargeError, MiniGeminiImageProcessor
@@ -189,7 +188,7 @@ class DrippingImage(BaseHTTPRequestHandler):
     """Sends a PNG one byte every 0.1 s: each read is quick, the whole download is not."""
 
     def do_GET(self):  # noqa: N802
-        body = png()
+        body = png_bytes()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -220,8 +219,8 @@ def test_remote_timeout_bounds_the_whole_download(tiny_checkpoint):
 # ---- random mutations --------------------------------------------------------------------------------------
 def test_random_mutations_never_get_a_5xx_or_hang(server):
     rng = random.Random(12)
-    rss = psutil.Process().memory_info().rss
-    good = chat(MODEL, "What is here?", data_url(png()))
+    rss = rss_bytes()
+    good = chat(MODEL, "What is here?", data_url(png_bytes()))
     images = seed_images()
     slowest = 0.0
     for i in range(300):
@@ -239,7 +238,7 @@ def test_random_mutations_never_get_a_5xx_or_hang(server):
     assert slowest < 30
     assert post(server, good).status_code == 200
     gc.collect()
-    assert psutil.Process().memory_info().rss - rss < 300 * 2**20
+    assert rss_bytes() - rss < 300 * 2**20
 
 
 # ---- the chat CLI --------------------------------------------------------------------------------------------
