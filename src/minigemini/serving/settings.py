@@ -22,7 +22,8 @@ class ServerSettings:
     """Everything `create_app` needs besides the model.
 
     Limits are enforced per request and every violation becomes a 4xx error in OpenAI's shape.
-    Remote (http/https) images are off unless `allow_remote_images` is set, and even then only
+    On a loopback or private address only IP addresses, `localhost` and `allowed_hosts` may appear in the
+    Host header (DNS rebinding). Remote (http/https) images are off unless `allow_remote_images` is set, and even then only
     hosts in `remote_image_hosts` (exact names or `*.suffix` wildcards) are fetched, never on a
     loopback/private/link-local address unless `allow_private_addresses` is set.
     """
@@ -48,6 +49,13 @@ class ServerSettings:
     max_image_bytes: int = setting(10 * 1024 * 1024, "Largest encoded image.", min=1)
     max_image_pixels: int = setting(25_000_000, "Decoded pixels per image (decompression-bomb guard).", min=1)
     max_images_per_request: int = setting(8, "Images per request.", flag="--max-images", min=0)
+    body_timeout_s: float = setting(
+        20.0, "Seconds for the whole body to arrive after its headers (slowloris guard).", flag="--body-timeout", min=0.1
+    )
+    # network
+    allowed_hosts: list[str] = setting(
+        help="Host name accepted on a loopback/private address (repeatable).", flag="--allowed-host", factory=list
+    )
     # remote images
     allow_remote_images: bool = setting(False, "Fetch http(s) image URLs from allowed hosts.")
     remote_image_hosts: list[str] = setting(
