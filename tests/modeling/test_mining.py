@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from _mgm_reference import concat_hr_map, mine_reference
-from minigemini.modeling.mining import PatchInfoMining, window_partition
+from minigemini.modeling.mining import PatchInfoMining, resampling_matrix, window_partition
 
 DIMS = [8, 16, 24, 32]  # four ConvNeXt-like stages (192/384/768/1536 in ConvNeXt-L)
 D = 16
@@ -176,3 +178,70 @@ def test_stage_width_mismatch_is_a_clear_error():
     bad = random_stages(1, 8)[:3]
     with pytest.raises(ValueError, match=r"HR stage widths \[8, 16, 24\] != configured \[8, 16, 24, 32\]"):
         m(torch.randn(1, 1, 4, D), bad, 8)
+
+
+@pytest.mark.parametrize(("side", "size", "halve"), [(12, 12, False), (6, 24, False), (3, 24, True), (12, 24, True)])
+def test_resampling_matrix_holds_f_interpolates_own_weights(side, size, halve):
+    x = torch.randn(2, 5, side, side, dtype=torch.float64)
+    expected = x if side == size else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    if halve:
+        expected = F.interpolate(expected, scale_factor=0.5, mode="bilinear", align_corners=False)
+    r = resampling_matrix(side, size, halve, x.device).double()
+    torch.testing.assert_close(r @ x @ r.T, expected)
+
+
+def test_factorised_mining_equals_the_reference_in_the_real_window_geometry_hd():
+    """M = 8 everywhere as in MGM: HD global (map 48 -> halved 24, stage 3 upsampled x8 then halved) and 2x2 crops."""
+    m = random_mining(seed=13, chunk_channels=7)
+    side = 48
+    stages = random_stages(1, side, seed=14, offset=0.5)
+    lr_global, lr_crops = torch.randn(1, 9, D), torch.randn(1, 4, 9, D)
+    with torch.no_grad():
+        glob, local = ours_hd(m, lr_global, lr_crops, stages, side)
+        m.double()
+        s64 = [s.double() for s in stages]
+        truth_global = mine_reference(m, lr_global.double(), s64, hd_global=True)
+        truth_local = mine_reference(m, lr_crops.double(), s64, grid=2)
+    assert rel_err(glob, truth_global) < 2e-6
+    assert rel_err(local, truth_local) < 2e-6
+
+
+def test_hd_crop_gradients_equal_autograd_through_the_reference_formula():
+    lr = torch.randn(1, 4, 9, D, dtype=torch.float64)
+    stages = [s.double() for s in random_stages(1, 48, seed=15, offset=0.5)]
+    grads = []
+    for ours in (True, False):
+        m = random_mining(seed=16).double().train()
+        out = m(lr, stages, 48) if ours else mine_reference(m, lr, stages, grid=2)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        grads.append({n: p.grad for n, p in m.named_parameters()})
+    scale = max(g.abs().max().item() for g in grads[1].values())
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grad, grads[1][name], rtol=1e-5, atol=1e-6 * scale, msg=name)
+
+
+class _LargestOutput(TorchDispatchMode):
+    """Records the largest tensor any aten op returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+def test_mining_never_allocates_anything_of_hr_map_size_times_the_lr_width():
+    """The official formula builds [S*S, 80]-channel maps and [S*S, D] keys/values; ours stays on the stage grids."""
+    torch.manual_seed(0)
+    d, side = 64, 48
+    m = PatchInfoMining(d, DIMS).eval()
+    stages = random_stages(1, side, seed=17)
+    lr = torch.randn(1, 4, 9, d)
+    with torch.no_grad(), _LargestOutput() as probe:
+        m(lr, stages, side)
+    assert probe.largest < side * side * d // 2, probe.largest
