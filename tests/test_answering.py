@@ -125,14 +125,20 @@ def test_pad_rows_against_a_plain_reference(side):
 
 
 # ---- image-feature cache -------------------------------------------------------------------------
-def plain_greedy(model, processor, question, images, max_new_tokens):
-    """The reference: the processor and generate() with raw pixels, no caches, decoded new tokens."""
-    prompt = processor.apply_chat_template([user_turn(question, len(images))])
-    inputs = processor(text=prompt, images=images)
+def plain_greedy_ids(model, processor, messages, images, max_new_tokens, eos_ids=()):
+    """The reference: the processor and generate() with raw pixels, no caches; the new token ids."""
+    inputs = processor(text=processor.apply_chat_template(messages), images=images)
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=processor.pad_token_id, eos_token_id=[])
+                             pad_token_id=processor.pad_token_id, eos_token_id=sorted(eos_ids))
     return out[0, inputs["input_ids"].shape[1]:].tolist()
+
+
+def plain_answer(model, processor, messages, images, max_new_tokens):
+    """The reference answer text: plain greedy ids cut by the EOS/stop policy."""
+    answerer = Answerer(model, processor)
+    ids = plain_greedy_ids(model, processor, messages, images, max_new_tokens, answerer.eos_ids)
+    return decode_answer(processor.tokenizer, ids, answerer.eos_ids, answerer.stops())
 
 
 def test_cached_image_features_give_identical_greedy_tokens(tiny):
@@ -147,7 +153,7 @@ def test_cached_image_features_give_identical_greedy_tokens(tiny):
                                  pad_token_id=processor.pad_token_id, eos_token_id=[])
         runs.append(out[0, inputs["input_ids"].shape[1]:].tolist())
     assert answerer.feature_cache.misses == 1 and answerer.feature_cache.hits == 1
-    assert runs[0] == runs[1] == plain_greedy(model, processor, "What is it?", [red()], 6)
+    assert runs[0] == runs[1] == plain_greedy_ids(model, processor, [user_turn("What is it?", 1)], [red()], 6)
 
 
 def test_a_different_image_processor_setting_or_model_misses(tiny):
@@ -187,65 +193,44 @@ def prefill_lengths(model):
     return lengths, handle
 
 
-def second_turn(answerer, first_answer, image, second_image=None):
+def two_turns(model, processor, image, second_image=None):
+    """A first turn about the red image, then a follow-up (about `image` as the first turn's image, plus
+    `second_image` if given) through the same Answerer: (answer, messages, images, prefilled, prompt ids)."""
+    answerer = Answerer(model, processor)
     first = [user_turn("What colour is it?", 1)]
-    second = [*first, {"role": "assistant", "content": first_answer},
-              user_turn("And its shape?", 0 if second_image is None else 1)]
+    first_answer = "".join(answerer.stream(first, [red()], max_new_tokens=8)).strip()
+    messages = [*first, {"role": "assistant", "content": first_answer},
+                user_turn("And its shape?", 0 if second_image is None else 1)]
     images = [image] if second_image is None else [image, second_image]
-    return "".join(answerer.stream(second, images, max_new_tokens=8)), second, images
+    lengths, handle = prefill_lengths(model)
+    try:
+        answer = "".join(answerer.stream(messages, images, max_new_tokens=8))
+    finally:
+        handle.remove()
+    ids = answerer.prepare([answerer.prompt(messages)], [images])["input_ids"][0].tolist()
+    return answer, messages, images, lengths[0], ids
 
 
 def test_the_second_turn_prefills_only_new_tokens_and_answers_identically(tiny):
     model, processor = tiny
-    answerer = Answerer(model, processor)
-    first = "".join(answerer.stream([user_turn("What colour is it?", 1)], [red()], max_new_tokens=8))
-    lengths, handle = prefill_lengths(model)
-    try:
-        cached, messages, images = second_turn(answerer, first.strip(), red())
-    finally:
-        handle.remove()
-    full = answerer.prepare([answerer.prompt(messages)], [images])["input_ids"].shape[1]
-    assert lengths[0] < full - processor.image_seq_length, "the image and the first turn come from the cache"
-    fresh = "".join(Answerer(model, processor).stream(messages, images, max_new_tokens=8))
-    assert cached == fresh
-    reference = plain_greedy_conversation(model, processor, messages, images, 8)
-    assert cached == reference
-
-
-def plain_greedy_conversation(model, processor, messages, images, max_new_tokens):
-    prompt = processor.apply_chat_template(messages)
-    inputs = processor(text=prompt, images=images)
-    with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=processor.pad_token_id,
-                             eos_token_id=sorted(Answerer(model, processor).eos_ids))
-    new = out[0, inputs["input_ids"].shape[1]:].tolist()
-    answerer = Answerer(model, processor)
-    return decode_answer(processor.tokenizer, new, answerer.eos_ids, answerer.stops())
+    cached, messages, images, prefilled, ids = two_turns(model, processor, red())
+    assert prefilled < len(ids) - processor.image_seq_length, "the image and the first turn come from the cache"
+    assert cached == "".join(Answerer(model, processor).stream(messages, images, max_new_tokens=8))
+    assert cached == plain_answer(model, processor, messages, images, 8)
 
 
 def test_a_conversation_about_another_image_does_not_reuse_the_image_tokens(tiny):
     model, processor = tiny
-    answerer = Answerer(model, processor)
-    first = "".join(answerer.stream([user_turn("What colour is it?", 1)], [red()], max_new_tokens=8))
-    lengths, handle = prefill_lengths(model)
-    try:
-        cached, messages, images = second_turn(answerer, first.strip(), blue())
-    finally:
-        handle.remove()
-    image_start = answerer.prepare([answerer.prompt(messages)], [images])["input_ids"][0].tolist().index(
-        processor.image_token_id)
-    full = answerer.prepare([answerer.prompt(messages)], [images])["input_ids"].shape[1]
-    assert lengths[0] == full - image_start, "same text before the image, then everything is prefilled"
-    assert cached == plain_greedy_conversation(model, processor, messages, images, 8)
+    cached, messages, images, prefilled, ids = two_turns(model, processor, blue())
+    assert prefilled == len(ids) - ids.index(processor.image_token_id), "same text before the image, then all of it"
+    assert cached == plain_answer(model, processor, messages, images, 8)
 
 
 def test_a_new_image_in_the_second_turn_is_encoded_while_the_first_is_reused(tiny):
     model, processor = tiny
-    answerer = Answerer(model, processor)
-    first = "".join(answerer.stream([user_turn("What colour is it?", 1)], [red()], max_new_tokens=8))
-    cached, messages, images = second_turn(answerer, first.strip(), red(), second_image=blue())
-    assert cached == plain_greedy_conversation(model, processor, messages, images, 8)
+    cached, messages, images, prefilled, ids = two_turns(model, processor, red(), second_image=blue())
+    assert prefilled < len(ids) - processor.image_seq_length
+    assert cached == plain_answer(model, processor, messages, images, 8)
 
 
 # ---- per-row sampling isolation in the server engine ---------------------------------------------
@@ -306,11 +291,3 @@ def test_a_shared_beginning_is_copied_so_each_conversation_keeps_its_own_prefix(
     answer, prefilled, total = ask(follow, [red()])
     assert prefilled < total - processor.image_seq_length, "the red conversation's prefix survived the blue one"
     assert answer == processor.decode(plain_greedy_ids(model, processor, follow, [red()], 4))
-
-
-def plain_greedy_ids(model, processor, messages, images, max_new_tokens):
-    inputs = processor(text=processor.apply_chat_template(messages), images=images)
-    with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=processor.pad_token_id, eos_token_id=[])
-    return out[0, inputs["input_ids"].shape[1]:]
