@@ -150,14 +150,14 @@ def _write_shards(state: dict[str, torch.Tensor], folder: Path, fmt: str, shards
 
 def write_official_checkpoint(root: str | Path, family: str = "vicuna", *, hd: bool = False, fmt: str = "safetensors",
                               shards: int = 2, towers_in_checkpoint: bool = True, mining: bool = True,
-                              select: str = "patch", seed: int = 0) -> OfficialFixture:
-    """Write `root/MGM-<family>` (official layout) and `root/model_zoo/...` (tower folders).
+                              select: str = "patch", seed: int = 0, name: str | None = None) -> OfficialFixture:
+    """Write `root/<name>` (official layout; default `MGM-<family>[-HD]`) and `root/model_zoo/...` (tower folders).
 
     `mining=False` drops the HR tower (no `mm_vision_tower_aux`), `select="cls_patch"` keeps CLIP's CLS token.
     Weights are bf16-exact, so a float32 load equals the reference bit for bit.
     """
     root = Path(root)
-    ckpt = root / f"MGM-{family}{'-HD' if hd else ''}"
+    ckpt = root / (name or f"MGM-{family}{'-HD' if hd else ''}")
     ckpt.mkdir(parents=True)
     tok = official_tokenizer(family)
     tok.save_pretrained(ckpt)  # as released: no <image> token in the vocabulary

@@ -9,56 +9,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from official_fixtures import CLIP_DIR, CONVNEXT_DIR, official_name, timm_name
-from safetensors.torch import save_file
+from official_fixtures import write_official_checkpoint
 
 from minigemini import MiniGeminiForConditionalGeneration, MiniGeminiProcessor
 from minigemini.convert import convert_official
 from minigemini.official import CheckpointError, is_official_checkpoint
-from minigemini.tiny import build_tiny_model_and_processor
 
 
 def write_official_fixture(root: Path, *, hd: bool = False, towers_in_checkpoint: bool = True, shards: int = 3):
-    """A tiny checkpoint in the official layout: config fields, sharded bf16-free safetensors + index,
-    tokenizer files, and tower folders referenced by relative `model_zoo/...` paths."""
-    model, processor = build_tiny_model_and_processor(seed=3, hd=hd)
-    cfg = model.config
-    ckpt = root / "MGM-tiny"
-    ckpt.mkdir(parents=True)
-    state = {official_name(k): v.contiguous() for k, v in model.state_dict().items() if not k.endswith("embed_scale")}
-    tower_keys = [k for k in state if k.startswith("model.vision_tower")]
-    if not towers_in_checkpoint:
-        for k in tower_keys:
-            state.pop(k)
-    names = sorted(state)
-    weight_map = {}
-    for i in range(shards):
-        part = {k: state[k] for k in names[i::shards]}
-        fname = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
-        save_file(part, ckpt / fname)
-        weight_map.update({k: fname for k in part})
-    (ckpt / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
-    raw = cfg.text_config.to_dict()
-    raw.update(
-        architectures=["MGMLlamaForCausalLM"], model_type="mgm", mm_vision_tower=CLIP_DIR, mm_vision_tower_aux=CONVNEXT_DIR,
-        mm_hidden_size=cfg.vision_config.hidden_size, mm_hidden_size_aux=sum(cfg.aux_vision_config.hidden_sizes),
-        mm_projector_type="mlp2x_gelu", mm_vision_select_layer=-2, mm_vision_select_feature="patch",
-        image_size_aux=cfg.aux_image_size, image_grid=cfg.image_grid, image_global=cfg.image_global,
-        image_aspect_ratio="pad", mm_use_im_start_end=False, mm_use_im_patch_token=False,
-        tokenizer_padding_side="right", tokenizer_model_max_length=cfg.tokenizer_model_max_length, use_mm_proj=True,
-    )
-    (ckpt / "config.json").write_text(json.dumps(raw))
-    model.config.vision_config.save_pretrained(root / CLIP_DIR)  # the HF CLIP folder holds config.json + weights
-    tok = processor.tokenizer
-    tok.save_pretrained(ckpt)  # the tiny tokenizer already holds <image>; official ones get it added on load
-    # Tower folders as the official scripts expect them, relative to the working directory.
-    clip_dir, cnx_dir = root / CLIP_DIR, root / CONVNEXT_DIR
-    cnx_dir.mkdir(parents=True)
-    lr = {"vision_model." + k[len("vision_tower.model."):]: v for k, v in model.state_dict().items() if k.startswith("vision_tower.model.")}
-    save_file({k: v.contiguous() for k, v in lr.items()}, clip_dir / "model.safetensors")
-    hr = {"visual.trunk." + timm_name(k[len("aux_vision_tower."):]): v for k, v in model.state_dict().items() if k.startswith("aux_vision_tower.")}
-    torch.save(hr, cnx_dir / "open_clip_pytorch_model.bin")
-    return ckpt, model, processor
+    """A tiny Vicuna-flavoured checkpoint in the official layout at root/MGM-tiny, towers in model_zoo/ folders."""
+    fixture = write_official_checkpoint(root, "vicuna", hd=hd, towers_in_checkpoint=towers_in_checkpoint,
+                                        shards=shards, name="MGM-tiny", seed=3)
+    return fixture.path, fixture.reference, fixture.processor
 
 
 def _inputs(processor, hd: bool):
