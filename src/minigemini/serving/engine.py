@@ -13,7 +13,7 @@ import time
 import torch
 from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
-from ..answering import Answerer
+from ..answering import Answerer, PrefixCache
 from ..padding import pad_rows
 from .errors import APIError
 from .jobs import Failed, Job
@@ -24,6 +24,7 @@ from .stats import BatchStats
 log = logging.getLogger("minigemini.serving")
 
 _STOP = object()
+SERVER_PREFIX_CACHE_BYTES = 512 * 2**20  # KV prefixes of recent batch-of-one requests (image features: 256 MiB more)
 
 
 def collate(jobs: list[Job], pad_token_id: int) -> dict[str, torch.Tensor]:
@@ -42,6 +43,8 @@ class Engine:
 
     After the first job of a batch arrives the worker waits up to `batch_window_ms` for more, so
     concurrent requests share one `generate()`; requests arriving during a batch form the next one.
+    Image features are cached for every batch; a batch of one also starts from the longest cached KV
+    prefix with the same tokens and images (a shared system prompt and image, or an earlier turn).
     """
 
     def __init__(self, model, processor, *, max_batch_size: int = 8, batch_window_ms: float = 5.0, max_queue: int = 256):
@@ -49,7 +52,8 @@ class Engine:
         self.max_batch_size, self.batch_window = max_batch_size, batch_window_ms / 1000
         self.max_queue = max_queue
         self.stats = BatchStats()
-        self.answerer = Answerer(model, processor)
+        prefixes = PrefixCache(processor.image_token_id, processor.image_seq_length, SERVER_PREFIX_CACHE_BYTES, 8)
+        self.answerer = Answerer(model, processor, prefix_cache=prefixes)
         self._queue: queue.Queue = queue.Queue()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="minigemini-model-worker", daemon=True)
