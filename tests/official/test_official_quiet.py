@@ -31,6 +31,4 @@ def test_convert_prints_only_where_it_wrote(tmp_path):
     fixture = write_official_checkpoint(tmp_path, "mixtral")
     done = _run([sys.executable, "-m", "minigemini", "convert", str(fixture.path), str(tmp_path / "out")], tmp_path)
     assert done.stderr == ""
-    # save_pretrained -> accelerate's unwrap imports DeepSpeed when it is installed, and DeepSpeed logs this on import.
-    deepspeed = "Setting accelerator to CPU. If you have GPU or other accelerator, we were unable to detect it."
-    assert [line for line in done.stdout.splitlines() if deepspeed not in line] == [f"wrote {tmp_path / 'out'}"]
+    assert done.stdout.splitlines() == [f"wrote {tmp_path / 'out'}"]  # also no DeepSpeed line from save_pretrained
