@@ -8,12 +8,11 @@ import threading
 from collections.abc import Iterator
 
 import torch
-from transformers import DynamicCache
+from transformers import BatchFeature, DynamicCache
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from .decoder import TextDecoder
 from .features import ImageFeatureCache, image_keys
-from .inputs import to_model
 from .policy import answer_stops, eos_token_ids
 from .prefix import PrefixCache
 from .rows import CollectingRouter, RowRouter
@@ -74,12 +73,14 @@ class Answerer:
         return dict(self.processor(text=prompts, images=images, padding_side="left"))
 
     def model_inputs(self, inputs: dict, keys: list[str] | None = None, skip_images: int = 0) -> dict:
-        """Processor output -> `generate` inputs on the model, the images as cached features (`mm_encoder_outputs`).
+        """Processor output -> `generate` inputs on the model's device, the images as cached features
+        (`mm_encoder_outputs`, in the model's dtype; the towers see pixels in it).
 
         `skip_images` leaves out the first images, whose placeholders a reused KV prefix already holds.
         """
         pixels, aux = inputs.get("pixel_values"), inputs.get("pixel_values_aux")
-        out = to_model({k: v for k, v in inputs.items() if k not in ("pixel_values", "pixel_values_aux")}, self.model)
+        text = BatchFeature({k: v for k, v in inputs.items() if k not in ("pixel_values", "pixel_values_aux")})
+        out = dict(text.to(self.model.device))
         if pixels is not None and pixels.shape[0] > skip_images:
             keys = keys if keys is not None else image_keys(self.model, pixels, aux)
             rows = slice(skip_images, None)

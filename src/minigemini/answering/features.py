@@ -15,8 +15,6 @@ from collections import OrderedDict
 
 import torch
 
-from .inputs import to_model
-
 DEFAULT_FEATURE_CACHE_BYTES = 256 * 2**20
 
 _model_tokens: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -97,8 +95,8 @@ class ImageFeatureCache:
         missing = [i for i, f in enumerate(found) if f is None]
         if missing:
             rows = torch.tensor(missing)
-            aux = None if pixel_values_aux is None else to_model(pixel_values_aux[rows], model)
-            fresh = model.get_image_features(to_model(pixel_values[rows], model), aux).pooler_output
+            aux = None if pixel_values_aux is None else pixel_values_aux[rows].to(model.device, model.dtype)
+            fresh = model.get_image_features(pixel_values[rows].to(model.device, model.dtype), aux).pooler_output
             for i, features in zip(missing, fresh):
                 found[i] = features = features.clone() if len(missing) > 1 else features  # own its memory
                 self.put(keys[i], features)

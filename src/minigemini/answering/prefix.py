@@ -63,9 +63,6 @@ class PrefixCache:
         self._next = 0
         self.nbytes = 0
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def take(self, ids: torch.Tensor, image_keys: list[str]) -> Prefix | None:
         """A cache holding the longest usable prefix of `ids` [T] (the entry itself when `ids` extends all of it)."""
         with self._lock:

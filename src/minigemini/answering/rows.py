@@ -80,15 +80,11 @@ class RowRouter(StoppingCriteria):
 
 
 class CollectingRouter(RowRouter):
-    """Keeps each row's answer text and finish reason (for callers that do not stream)."""
+    """Keeps each row's answer text (for callers that do not stream)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.texts = [""] * len(self.decoders)
-        self.reasons: list[str | None] = [None] * len(self.decoders)
 
     def on_delta(self, row: int, text: str) -> None:
         self.texts[row] += text
-
-    def on_finish(self, row: int, reason: str, tokens: int, error: str | None) -> None:
-        self.reasons[row] = reason
