@@ -18,10 +18,10 @@ from typing import Any, Callable, Literal
 from PIL import Image
 from tqdm import tqdm
 
-from ..ocr import MIN_SCORE, format_reference_line, ocr_texts
+from ..ocr import MIN_SCORE, OCRError, format_reference_line, ocr_texts
 from .llava import iter_records, resolve_image
 
-OcrFn = Callable[[Image.Image, float], list[str]]
+OcrFn = Callable[[Image.Image, float], list[str]]  # raises OCRError for an image it cannot read
 Turns = Literal["all", "first"]
 MARKER = "Reference OCR Token:"
 MAX_PIXELS = 64_000_000
@@ -71,9 +71,7 @@ def _image_texts(name: str, image_root: Path, min_score: float, cache: OcrCache,
         return "unreadable_image"
     try:
         texts = ocr(rgb, min_score)
-    except ImportError:  # the OCR engine is not installed: a setup problem, not this row's
-        raise
-    except Exception:  # rapidocr, onnxruntime and cv2 raise their own types (ResizeImgError, cv2.error)
+    except OCRError:
         return "ocr_failed"
     cache.put(key, texts)
     return texts
