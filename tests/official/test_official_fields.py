@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from official_fixtures import FAMILIES, text_config_default, write_official_checkpoint
 
 from minigemini.official import CheckpointError, read_official
@@ -68,3 +69,19 @@ def test_context_length_falls_back_through_max_sequence_length_to_2048(tmp_path,
     assert older.tokenizer_model_max_length == 3072
     neither = _translate(tmp_path / "d", monkeypatch, drop=["tokenizer_model_max_length", "max_sequence_length"])
     assert neither.tokenizer_model_max_length == 2048
+
+
+def test_without_an_hr_tower_the_model_loads_llava_style(tmp_path, monkeypatch):
+    """Absent mm_vision_tower_aux: the HR tower and mining weights in the shards go unused, as in the official model."""
+    from minigemini import MiniGeminiForConditionalGeneration
+
+    fixture = write_official_checkpoint(tmp_path, "vicuna")
+    raw = json.loads((fixture.path / "config.json").read_text())
+    raw.pop("mm_vision_tower_aux")
+    (fixture.path / "config.json").write_text(json.dumps(raw))
+    monkeypatch.chdir(tmp_path)
+    model = MiniGeminiForConditionalGeneration.from_pretrained(fixture.path)
+    assert model.mining is None and model.aux_vision_tower is None
+    reference = fixture.reference.state_dict()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, reference[key]), key

@@ -87,6 +87,8 @@ def read_official(path: str | os.PathLike, *, lr_tower: str | None = None, hr_to
     if mining and not any(k.startswith(HR_TOWER) for k in shapes):
         _add_tower("hr", aux_name, path, hr_tower, shapes, state)
     aux_config = convnext_config_from_shapes(shapes) if any(k.startswith(HR_TOWER) for k in shapes) else None
+    if not mining and state is not None:  # as the official model: without an HR tower, no mining runs
+        state = {k: v for k, v in state.items() if not k.startswith((HR_TOWER, MINING))}
 
     text = {k: v for k, v in raw.items() if not _NOT_LLM.match(k) and not k.startswith("_")}
     with quiet_transformers():  # e.g. its note on Gemma's legacy hidden_act, which the user cannot change
