@@ -2,6 +2,11 @@
 
     python benchmarks/serving.py                      # tiny random model, 32 requests per level
     python benchmarks/serving.py --model PATH --requests 64 --max-tokens 32 --concurrency 1 4 16
+    python benchmarks/serving.py --engine vllm        # also vLLM's server with our plugin (needs .venv-vllm)
+
+With `--engine vllm` the same model (the tiny one gets head_dim 32, vLLM's CPU minimum) is also served by
+vLLM's OpenAI server (`minigemini serve --engine vllm`'s command line, max batch = `--batch-size`), and the
+same requests run against it in the same run.
 
 Each request streams `--max-tokens` tokens (EOS ignored, so every request does the same work) about
 one image. Latency is the time to the last byte; TTFT the time to the first content delta.
@@ -14,6 +19,7 @@ import asyncio
 import base64
 import io
 import json
+import os
 import socket
 import statistics
 import tempfile
@@ -74,20 +80,21 @@ async def _level(url: str, body: dict, concurrency: int, requests: int) -> dict:
             async with gate:
                 return await _one(client, url, body)
 
-        before = (await client.get(f"{url}/v1/stats")).json()
+        stats = (await client.get(f"{url}/v1/stats")).status_code == 200  # ours only
+        before = (await client.get(f"{url}/v1/stats")).json() if stats else None
         start = time.perf_counter()
         results = await asyncio.gather(*(guarded() for _ in range(requests)))
         wall = time.perf_counter() - start
-        after = (await client.get(f"{url}/v1/stats")).json()
+        after = (await client.get(f"{url}/v1/stats")).json() if stats else None
     latencies = sorted(r[0] for r in results)
-    batches = after["batches"] - before["batches"]
     return {
         "rps": requests / wall,
         "tok_s": requests * body["max_tokens"] / wall,
         "p50": statistics.median(latencies),
         "p95": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
         "ttft50": statistics.median(r[1] for r in results),
-        "mean_batch": (after["requests"] - before["requests"]) / max(1, batches),
+        "mean_batch": (after["requests"] - before["requests"]) / max(1, after["batches"] - before["batches"])
+        if stats else float("nan"),
     }
 
 
@@ -98,6 +105,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=16, help="max batch size of the batching server")
+    parser.add_argument("--engine", choices=["minigemini", "vllm"], default="minigemini",
+                        help="vllm: also run the requests against vLLM's server with the plugin, in the same run")
+    parser.add_argument("--vllm-arg", action="append", default=[], help="extra vLLM server argument (repeatable)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +116,8 @@ def main() -> None:
             from minigemini.tiny import build_tiny_model_and_processor
 
             model = f"{tmp}/tiny-mgm"
-            for part in build_tiny_model_and_processor():
+            head32 = {"text_config": dict(hidden_size=64, intermediate_size=128, num_attention_heads=2, head_dim=32)}
+            for part in build_tiny_model_and_processor(**(head32 if args.engine == "vllm" else {})):
                 part.save_pretrained(model)
         name = ServerSettings(model=model).served_name
         body = {
@@ -115,11 +126,20 @@ def main() -> None:
                                                       {"type": "text", "text": "Describe the picture in detail."}]}],
         }
         rows = []
-        for mode, batch in (("batched", args.batch_size), ("sequential", 1)):
-            with serve(ServerSettings(model=model, max_batch_size=batch, max_tokens_limit=max(2048, args.max_tokens))) as url:
-                asyncio.run(_level(url, {**body, "max_tokens": 2}, 1, 2))  # warm-up
+        modes = [("batched", args.batch_size), ("sequential", 1)] + ([("vllm", args.batch_size)] if args.engine == "vllm" else [])
+        for mode, batch in modes:
+            settings = ServerSettings(model=model, max_batch_size=batch, max_tokens_limit=max(2048, args.max_tokens))
+            server, mode_body = serve(settings), body
+            if mode == "vllm":  # vLLM's own spelling of the same request
+                from minigemini.vllm.launch import running_vllm_server
+
+                kv_space = {"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+                server = running_vllm_server(settings, _free_port(), args.vllm_arg, env=kv_space)
+                mode_body = {**{k: v for k, v in body.items() if k != "minigemini"}, "ignore_eos": True}
+            with server as url:
+                asyncio.run(_level(url, {**mode_body, "max_tokens": 2}, 1, 2))  # warm-up
                 for c in args.concurrency:
-                    rows.append((mode, c, asyncio.run(_level(url, body, c, args.requests))))
+                    rows.append((mode, c, asyncio.run(_level(url, mode_body, c, args.requests))))
 
     print(f"\n{args.requests} streamed requests per level, {args.max_tokens} tokens each, one image per request\n")
     header = f"{'mode':<11}{'conc':>5}{'req/s':>9}{'tok/s':>9}{'p50 s':>9}{'p95 s':>9}{'TTFT p50':>10}{'mean batch':>12}"
@@ -127,6 +147,9 @@ def main() -> None:
     print("-" * len(header))
     for mode, c, r in rows:
         print(f"{mode:<11}{c:>5}{r['rps']:>9.2f}{r['tok_s']:>9.1f}{r['p50']:>9.2f}{r['p95']:>9.2f}{r['ttft50']:>10.2f}{r['mean_batch']:>12.2f}")
+    rps = {(mode, c): r["rps"] for mode, c, r in rows}
+    for c in args.concurrency if args.engine == "vllm" else []:
+        print(f"vLLM / batched requests/s at concurrency {c}: {rps[('vllm', c)] / rps[('batched', c)]:.2f}")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,7 @@ prompt tokens as `minigemini chat` builds."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +15,7 @@ from vllm_fixtures import TEXT_32, VLLM_ENV, noise_image
 
 from minigemini import MiniGeminiProcessor
 from minigemini.serving import ServerSettings
-from minigemini.vllm.launch import vllm_command
+from minigemini.vllm.launch import running_vllm_server
 from tiny_checkpoints import build_tiny_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "serving"))
@@ -34,29 +31,12 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def vllm_url(checkpoint, tmp_path_factory):
-    port = free_port()
-    argv, env = vllm_command(ServerSettings(model=str(checkpoint), dtype="fp32", max_images_per_request=4),
-                             host="127.0.0.1", port=port)
-    log = (tmp_path_factory.mktemp("vllm-server") / "server.log").open("w")
-    proc = subprocess.Popen([*argv, "--enforce-eager", "--max-model-len", "1024"], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, **VLLM_ENV, **env})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, f"vLLM's server exited (rc {proc.returncode}); see {log.name}"
-            assert time.monotonic() < deadline, f"vLLM's server did not start in 300 s; see {log.name}"
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
+    """The server `minigemini serve --engine vllm` would exec (its command line), eager and on a 1024 context."""
+    settings = ServerSettings(model=str(checkpoint), dtype="fp32", max_images_per_request=4)
+    log_path = tmp_path_factory.mktemp("vllm-server") / "server.log"
+    with log_path.open("w") as log, running_vllm_server(settings, free_port(), ["--enforce-eager", "--max-model-len", "1024"],
+                                                       env=VLLM_ENV, log=log, timeout_s=300) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(60)
-        log.close()
 
 
 def _messages(image_path: Path) -> list[dict]:

@@ -5,13 +5,17 @@
 JOB: {"max_tokens": N, "models": [{"path": DIR, "requests": [{"prompt": str, "images": [png paths]}]}]}.
 A model with "expect_error": true is only constructed; its error message is recorded.
 OUT: per model, per request: prompt_token_ids, token_ids (greedy) and the top-5 log-probs of the first step.
+Engines run inside this process (no engine-core or worker processes): after the first, each starts in seconds.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
+
+os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
 
 
 def run_model(spec: dict, max_tokens: int) -> dict:
@@ -20,7 +24,7 @@ def run_model(spec: dict, max_tokens: int) -> dict:
 
     try:
         llm = LLM(model=spec["path"], dtype="float32", enforce_eager=True, max_model_len=1024, max_num_seqs=8,
-                  seed=0, limit_mm_per_prompt={"image": 4})
+                  seed=0, limit_mm_per_prompt={"image": 4}, distributed_executor_backend="uni")
     except Exception as err:  # noqa: BLE001 - the refusal test reads the message
         if spec.get("expect_error"):
             return {"error": f"{type(err).__name__}: {err}"}

@@ -10,7 +10,11 @@ import importlib.util
 import json
 import math
 import os
+import subprocess
 import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 DTYPES = {"auto": "auto", "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
@@ -63,3 +67,32 @@ def exec_vllm_server(settings, host: str, port: int, ui: bool = False) -> None:
         raise ValueError("--ui is not available with --engine vllm (the web demo runs on our server).")
     argv, env = vllm_command(settings, host, port)
     os.execve(argv[0], argv, {**os.environ, **env})
+
+
+@contextmanager
+def running_vllm_server(settings, port: int, extra_args: list[str] = (), env: dict[str, str] | None = None,
+                        log=subprocess.DEVNULL, timeout_s: float = 600):
+    """vLLM's OpenAI server on 127.0.0.1:`port` as a child process (benchmarks, tests); yields its URL once
+    `/health` answers, terminates it on exit."""
+    argv, extra_env = vllm_command(settings, "127.0.0.1", port)
+    proc = subprocess.Popen([*argv, *extra_args], env={**os.environ, **(env or {}), **extra_env}, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"vLLM's server exited with {proc.returncode}: {' '.join(argv)}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vLLM's server did not answer /health within {timeout_s:g} s")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(60)
