@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "offic
 from official_fixtures import official_name  # noqa: E402  (the official key names, shared with the tests)
 
 from minigemini import MiniGeminiConfig, MiniGeminiForConditionalGeneration, MiniGeminiProcessor  # noqa: E402
+from minigemini.quiet import quiet_transformers  # noqa: E402
 from minigemini.tiny import build_tiny_tokenizer, tiny_config  # noqa: E402
 
 TIMED = """
@@ -98,9 +99,10 @@ def main() -> None:
     params = sum(p.numel() for p in model.parameters())
     with tempfile.TemporaryDirectory() as tmp:
         official, ours = Path(tmp) / "official", Path(tmp) / "ours"
-        write_official(model, processor, official)
-        model.save_pretrained(ours)
-        processor.save_pretrained(ours)
+        with quiet_transformers():
+            write_official(model, processor, official)
+            model.save_pretrained(ours)
+            processor.save_pretrained(ours)
         del model
         print(f"{params / 1e6:.1f}M parameters ({'tiny towers' if args.quick else 'CLIP-L/336 + ConvNeXt-L + small Llama'}); "
               f"best of {args.repeats} fresh processes, seconds")
