@@ -1,18 +1,23 @@
-"""Per-stage inference timings of Mini-Gemini at real size (random weights, nothing downloaded).
+"""Per-stage inference timings of Mini-Gemini at real size (random towers, nothing downloaded), side by side.
 
-    .venv/bin/python benchmarks/inference.py            # normal + HD, fp32, median of 3 after a warm-up
-    .venv/bin/python benchmarks/inference.py --quick    # normal only, median of 1 after a warm-up, 8 decode tokens
-    .venv/bin/python benchmarks/inference.py --dtype bf16 --configs hd
+    .venv/bin/python benchmarks/inference.py --configs normal           # fp32, bf16, int8 + today's fp32
+    .venv/bin/python benchmarks/inference.py --configs hd --quick       # HD, one timed run per stage
+    .venv/bin/python benchmarks/inference.py --configs normal --errors  # + int8's error against fp32
+    .venv/bin/python benchmarks/inference.py --device cuda --variants bf16 --no-baseline   # a GPU
 
 Towers: CLIP ViT-L/14-336 and ConvNeXt-L (`convnext_large_d_320`: dims 192/384/768/1536, depths 3/3/27/3).
-LLM: a SmolLM2-135M-sized Llama config. One 640x480 photo, a vicuna-style prompt, a 32-token greedy answer.
+LLM: SmolLM2-135M's geometry (random weights, or the real ones with `--llm-gguf`). One 640x480 photo, a
+vicuna-style prompt, a 32-token greedy answer.
 
-Mining is timed twice in the same run: ours (factorised, never builds the 2880-channel map) and the plain
-official formula (upsample + concat the four stages, permute into windows, LayerNorm+Linear at every HR
-position, windowed attention), so the ratio is measured side by side. The official-style path processes the
-HD crops one view at a time to bound this shared machine's memory (same FLOPs as the official batched call).
+Variants: fp32 (exact), bf16, int8 (`--quantize int8`). In fp32 the mining step is also timed as our
+previous path (git bfb3e50, `previous_mining.py`: K and V built at full HR resolution) and as the plain
+official formula (upsample + concat the four stages, LayerNorm+Linear at every HR position), and the
+greedy answer is compared with the one from the official formula's image features.
 
-Peak RSS is measured in a separate process that only builds the model and answers once (`--answer-only`).
+Whole warm answer and peak RSS come from a fresh subprocess per variant that builds the model, answers
+once to warm up, then answers again (processor + generate) and reports getrusage's peak RSS. "today's fp32"
+is that same subprocess run on the source tree of `--baseline-rev` (default bfb3e50, extracted with
+`git archive`), so the speed-up is measured in the same run on the same machine.
 """
 
 from __future__ import annotations
@@ -20,11 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,8 +40,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from minigemini.configuration import MiniGeminiConfig
+from minigemini.image_processing import MiniGeminiImageProcessor
 from minigemini.modeling import MiniGeminiForConditionalGeneration
-from minigemini.processing import MiniGeminiProcessor, add_image_token
+from minigemini.processing import MiniGeminiProcessor
 from minigemini.tiny import build_tiny_tokenizer
 
 SMOLLM2_135M = dict(
@@ -54,11 +63,21 @@ CONFIGS = {
     "normal": dict(aux_image_size=768, image_grid=1, image_global=False),
     "hd": dict(aux_image_size=1536, image_grid=2, image_global=True),
 }
-PROMPT = (
+SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
-    "detailed, and polite answers to the user's questions. USER: <image>\nDescribe the picture in detail. ASSISTANT:"
+    "detailed, and polite answers to the user's questions."
 )
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+PROMPT = f"{SYSTEM} USER: <image>\nDescribe the picture in detail. ASSISTANT:"
+QUESTIONS = [  # 20 prompts for int8's greedy agreement
+    "Describe the picture in detail.", "What colors do you see?", "Is there a person in the image?",
+    "What is in the top left corner?", "Count the objects.", "What time of day is it?", "Read any text.",
+    "What is the main subject?", "Describe the background.", "Is it indoors or outdoors?",
+    "What is the mood of the image?", "Which object is largest?", "Describe the lighting.",
+    "What would you title this image?", "Are there any animals?", "What is at the bottom?",
+    "Is the image blurry?", "List three things you see.", "What happened just before this photo?",
+    "Write a caption.",
+]
+VARIANTS = ("fp32", "bf16", "int8")
 
 
 def photo(w: int = 640, h: int = 480) -> Image.Image:
@@ -68,31 +87,61 @@ def photo(w: int = 640, h: int = 480) -> Image.Image:
     return Image.fromarray(np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8))
 
 
-def build(config_name: str, dtype: torch.dtype):
+def build(config_name: str, variant: str, device: str = "cpu", llm_gguf: str | None = None):
+    """Real-size random model in `variant` (fp32 / bf16 / int8 via `quantization.quantize_int8`) + processor."""
     tokenizer = build_tiny_tokenizer()
+    probe = MiniGeminiProcessor(tokenizer, MiniGeminiImageProcessor(), image_seq_length=1)  # adds <image>
     config = MiniGeminiConfig(
         text_config=dict(SMOLLM2_135M),
-        image_token_id=add_image_token(tokenizer),
+        image_token_id=probe.image_token_id,
         tokenizer_model_max_length=4096,
         **CONFIGS[config_name],
     )
     torch.manual_seed(0)
-    model = MiniGeminiForConditionalGeneration(config).eval().to(dtype)
-    return model, MiniGeminiProcessor.from_config(tokenizer, config)
+    model = MiniGeminiForConditionalGeneration(config).eval()
+    if llm_gguf:
+        model.language_model.load_state_dict(real_llm_state(llm_gguf))
+    model = model.to(device, torch.bfloat16 if variant == "bf16" else torch.float32)
+    if variant == "int8":
+        from minigemini.quantization import quantize_int8
+
+        quantize_int8(model)
+    processor = MiniGeminiProcessor(
+        tokenizer,
+        MiniGeminiImageProcessor.from_config(config),
+        image_seq_length=config.image_seq_length,
+        model_max_length=config.tokenizer_model_max_length,
+    )
+    return model, processor
+
+
+def real_llm_state(gguf_path: str) -> dict:
+    """SmolLM2-135M's weights, dequantised from its GGUF file by transformers (needs the `gguf` package)."""
+    from transformers import AutoModelForCausalLM
+
+    path = Path(gguf_path)
+    return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).state_dict()
 
 
 WARMUP = 1
 
 
-def timed(fn, repeats: int):
-    """`WARMUP` untimed runs (1 by default), then the median of `repeats` runs; returns (median s, last result)."""
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeats: int, device: str = "cpu"):
+    """`WARMUP` untimed runs, then the median of `repeats` runs; returns (median s, last result)."""
     out = None
     for _ in range(WARMUP):
         out = fn()
     times = []
     for _ in range(repeats):
+        sync(device)
         t = time.perf_counter()
         out = fn()
+        sync(device)
         times.append(time.perf_counter() - t)
     return statistics.median(times), out
 
@@ -123,6 +172,7 @@ def official_unified_resampler(mining, lr: torch.Tensor, hr: torch.Tensor) -> to
 
 
 def official_mining(model, lr_views: torch.Tensor, stages: list[torch.Tensor]) -> torch.Tensor:
+    """The official mining for every view, [I, V*N, D]; HD crops one view at a time (bounds memory, same FLOPs)."""
     cfg = model.config
     hr = official_hr_map(stages)
     if cfg.image_grid == 1:
@@ -139,33 +189,73 @@ def official_mining(model, lr_views: torch.Tensor, stages: list[torch.Tensor]) -
     return torch.cat(out, dim=1)
 
 
-# ---- one configuration ------------------------------------------------------------------------------
-def run_config(name: str, dtype: torch.dtype, repeats: int, new_tokens: int) -> dict:
-    t0 = time.perf_counter()
-    model, processor = build(name, dtype)
-    build_s = time.perf_counter() - t0
+def previous_mining(model, lr_views: torch.Tensor, stages: list[torch.Tensor]) -> torch.Tensor:
+    """Our previous path (bfb3e50): K and V projected per stage and resampled to full HR resolution."""
+    from previous_mining import PreviousMining
+
+    cfg, d = model.config, lr_views.shape[-1]
+    old = PreviousMining(d, model.mining.hr_stage_dims).to(lr_views.dtype)
+    old.load_state_dict(model.mining.state_dict())
+    view = stages[0].shape[-1] // cfg.image_grid
+    if cfg.image_grid == 1:
+        return old(lr_views[:, 0], *old.project_hr(stages, view))
+    g, n = cfg.image_grid, lr_views.shape[0]
+    out = [old(lr_views[:, 0], *old.project_hr(stages, view * g, halve=True))]
+    keys, values = old.project_hr(stages, view * g)
+
+    def crops(x):
+        return x.view(n, d, g, view, g, view).permute(0, 2, 4, 1, 3, 5).flatten(0, 2)
+
+    local = old(lr_views[:, 1:].flatten(0, 1), crops(keys), crops(values))
+    return torch.cat(out + [local.view(n, -1, d)], dim=1)
+
+
+def official_features(model, batch) -> torch.Tensor:
+    """Image features by the official formula: all 24 CLIP layers (hidden_states[-2]), the official mining."""
+    pv = batch["pixel_values"]
+    vit = model.vision_tower.model
+    hidden = vit(pixel_values=pv.flatten(0, 1), output_hidden_states=True).hidden_states[-2][:, 1:]
+    stages = model.aux_vision_tower(batch["pixel_values_aux"])
+    return model.projector(official_mining(model, hidden.view(*pv.shape[:2], *hidden.shape[1:]), stages))
+
+
+def greedy_from_embeds(model, input_ids, feats, new_tokens: int) -> torch.Tensor:
+    embeds = model.embed_with_images(input_ids, list(feats))
+    return model.language_model.generate(inputs_embeds=embeds, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                         do_sample=False, attention_mask=torch.ones_like(input_ids))
+
+
+# ---- one configuration, one variant, in this process --------------------------------------------------
+def run_stages(name: str, variant: str, repeats: int, new_tokens: int, device: str, llm_gguf: str | None) -> dict:
+    model, processor = build(name, variant, device, llm_gguf)
     image = photo()
-    r: dict = {"config": name, "build_s": build_s}
+    r: dict = {"config": name, "variant": variant}
     with torch.inference_mode():
         r["preprocessing"], batch = timed(lambda: processor(PROMPT, [image]), repeats)
+        batch = {k: v.to(device) for k, v in batch.items()}
         pv, aux = batch["pixel_values"], batch["pixel_values_aux"]
-        r["lr_tower"], lr = timed(lambda: model.vision_tower(pv.flatten(0, 1)), repeats)
+        dtype = model.vision_tower.model.embeddings.patch_embedding.weight.dtype
+        pv, aux = pv.to(dtype), aux.to(dtype)
+        r["lr_tower"], lr = timed(lambda: model.vision_tower(pv.flatten(0, 1)), repeats, device)
         lr_views = lr.view(pv.shape[0], pv.shape[1], *lr.shape[1:])
-        r["hr_tower"], stages = timed(lambda: model.aux_vision_tower(aux), repeats)
+        r["hr_tower"], stages = timed(lambda: model.aux_vision_tower(aux), repeats, device)
 
-        # ours: the model's own encode_views with the towers' outputs replayed
-        real_run_tower = model._run_tower
+        real_run_tower = model._run_tower  # ours: the model's own encode_views with the towers' outputs replayed
         model._run_tower = lambda tower, px: lr if tower is model.vision_tower else stages
         try:
-            r["mining"], feats = timed(lambda: model.encode_views(pv, aux), repeats)
+            r["mining"], feats = timed(lambda: model.encode_views(pv, aux), repeats, device)
         finally:
             model._run_tower = real_run_tower
-        r["mining_official"], feats_official = timed(lambda: official_mining(model, lr_views, stages), repeats)
-        r["mining_max_abs_diff"] = (feats.float() - feats_official.float()).abs().max().item()
-        r["mining_rel_diff"] = r["mining_max_abs_diff"] / feats_official.float().abs().max().item()
-        del feats_official
+        r["mining_share_of_vision"] = r["mining"] / (r["lr_tower"] + r["hr_tower"] + r["mining"])
+        if variant == "fp32":
+            r["mining_previous"], prev = timed(lambda: previous_mining(model, lr_views, stages), repeats, device)
+            r["mining_previous_rel_diff"] = rel_max_diff(feats, prev)
+            del prev
+            r["mining_official"], official = timed(lambda: official_mining(model, lr_views, stages), repeats, device)
+            r["mining_official_rel_diff"] = rel_max_diff(feats, official)
+            del official
 
-        r["projector"], projected = timed(lambda: model.projector(feats), repeats)
+        r["projector"], projected = timed(lambda: model.projector(feats), repeats, device)
         embeds = model.embed_with_images(batch["input_ids"], list(projected))
         r["prompt_tokens"] = embeds.shape[1]
         lm = model.language_model
@@ -173,97 +263,192 @@ def run_config(name: str, dtype: torch.dtype, repeats: int, new_tokens: int) -> 
         def prefill():
             return lm(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)
 
-        r["prefill"], out = timed(prefill, repeats)
+        r["prefill"], out = timed(prefill, repeats, device)
 
         def decode():
             o = prefill()
             cache, tok = o.past_key_values, o.logits[:, -1:].argmax(-1)
+            sync(device)
             t = time.perf_counter()
             for _ in range(new_tokens - 1):
                 o = lm(input_ids=tok, past_key_values=cache, use_cache=True)
                 tok = o.logits[:, -1:].argmax(-1)
+            sync(device)
             return (new_tokens - 1) / (time.perf_counter() - t)
 
         rates = [decode() for _ in range(repeats + WARMUP)][WARMUP:]
         r["decode_tok_s"] = statistics.median(rates)
+        if variant == "fp32":
+            ours = model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+            theirs = greedy_from_embeds(model, batch["input_ids"], official_features(model, batch), new_tokens)
+            ours = ours[:, batch["input_ids"].shape[1] :]
+            r["greedy_equal_to_official"] = f"{int((ours == theirs).sum())}/{theirs.numel()}"
     return r
 
 
-def answer_only(name: str, dtype: torch.dtype, new_tokens: int) -> dict:
-    """Build, answer once (processor + generate), report wall time and peak RSS of this process."""
-    model, processor = build(name, dtype)
-    t = time.perf_counter()
+def rel_max_diff(x: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((x.float() - ref.float()).abs().max() / ref.float().abs().max()).item()
+
+
+def int8_errors(name: str, new_tokens: int, llm_gguf: str | None) -> dict:
+    """int8 against fp32 on the same weights: image features, logits, greedy answers to 20 prompts."""
+    fp32, processor = build(name, "fp32", llm_gguf=llm_gguf)
+    int8, _ = build(name, "int8", llm_gguf=llm_gguf)
+    image = photo()
     with torch.inference_mode():
-        batch = processor(PROMPT, [photo()])
+        batch = processor(PROMPT, [image])
+        feats = [m.get_image_features(batch["pixel_values"], batch["pixel_values_aux"]).last_hidden_state
+                 for m in (fp32, int8)]
+        ids = batch["input_ids"]
+        answer = greedy_from_embeds(fp32, ids, feats[0], new_tokens)
+        full = torch.cat([ids, answer], 1)  # teacher-forced: logits at the prompt's end and every answer position
+        logits = [m.language_model(inputs_embeds=m.embed_with_images(full, list(f)), logits_to_keep=new_tokens + 1).logits
+                  for m, f in ((fp32, feats[0]), (int8, feats[1]))]
+        same_answers, same_tokens = 0, 0
+        for question in QUESTIONS:
+            q_ids = processor(f"{SYSTEM} USER: <image>\n{question} ASSISTANT:", [image])["input_ids"]
+            a, b = (greedy_from_embeds(m, q_ids, f, new_tokens) for m, f in ((fp32, feats[0]), (int8, feats[1])))
+            same_answers += bool(torch.equal(a, b))
+            same_tokens += int((a == b).cumprod(-1).sum())  # tokens equal before the first difference
+    return {
+        "image_feature_rel_error": ((feats[1] - feats[0]).norm() / feats[0].norm()).item(),
+        "max_abs_logit_diff": (logits[1] - logits[0]).abs().max().item(),
+        "logit_range": (logits[0].max() - logits[0].min()).item(),
+        "greedy_answers_equal": f"{same_answers}/{len(QUESTIONS)}",
+        "greedy_prefix_tokens_equal": f"{same_tokens}/{len(QUESTIONS) * new_tokens}",
+    }
+
+
+def answer_only(name: str, variant: str, new_tokens: int, device: str) -> dict:
+    """Build, answer once to warm up, answer again (timed); peak RSS of this process."""
+    model, processor = build(name, variant, device)
+    image = photo()
+
+    def answer():
+        batch = {k: v.to(device) for k, v in processor(PROMPT, [image]).items()}
         model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
-    answer_s = time.perf_counter() - t
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"answer_s": answer_s, "peak_rss_gib": peak_kib / 2**20}
+
+    with torch.inference_mode():
+        answer()
+        sync(device)
+        t = time.perf_counter()
+        answer()
+        sync(device)
+    return {"answer_s": time.perf_counter() - t, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def subprocess_answer(name: str, variant: str, a, src: str | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--answer-only", name, "--variants", variant, "--threads", str(a.threads),
+           "--new-tokens", str(a.new_tokens), "--device", a.device]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(f"answer-only {name} {variant} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def baseline_tree(rev: str) -> str:
+    """`src/` of git revision `rev`, extracted to a temporary folder (the import path of 'today's' code)."""
+    root = Path(tempfile.mkdtemp(prefix="minigemini-baseline-"))
+    repo = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "src"], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    return str(root / "src")
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=None)
-    p.add_argument("--dtype", choices=list(DTYPES), default="fp32")
+    p.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=["normal"])
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=None, help="timed runs after the warm-up (default 3; 1 with --quick)")
-    p.add_argument("--new-tokens", type=int, default=None, help="decode length (default 32; 8 with --quick)")
+    p.add_argument("--new-tokens", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones (default 1)")
-    p.add_argument("--quick", action="store_true", help="normal config only, 1 timed run, 8 tokens")
-    p.add_argument("--no-rss", action="store_true", help="skip the answer-only subprocess")
+    p.add_argument("--quick", action="store_true", help="1 timed run per stage")
+    p.add_argument("--no-rss", action="store_true", help="skip the answer-only subprocesses (whole answer, peak RSS)")
+    p.add_argument("--no-baseline", action="store_true", help="skip today's fp32 (the --baseline-rev subprocess)")
+    p.add_argument("--baseline-rev", default="bfb3e50")
+    p.add_argument("--errors", action="store_true", help="also measure int8's error against fp32")
+    p.add_argument("--llm-gguf", default=None, help="SmolLM2-135M GGUF file: real LLM weights for --errors")
     p.add_argument("--answer-only", default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", default=None, help="also write the figures to this file")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     global WARMUP
     WARMUP = a.warmup
-    dtype = DTYPES[a.dtype]
     repeats = a.repeats or (1 if a.quick else 3)
-    new_tokens = a.new_tokens or (8 if a.quick else 32)
     if a.answer_only:
-        print(json.dumps(answer_only(a.answer_only, dtype, new_tokens)))
+        print(json.dumps(answer_only(a.answer_only, a.variants[0], a.new_tokens, a.device)))
         return
-    configs = a.configs or (["normal"] if a.quick else ["normal", "hd"])
+    sys.path.insert(0, str(Path(__file__).parent))  # previous_mining
 
-    results = []
-    for name in configs:
-        r = run_config(name, dtype, repeats, new_tokens)
-        if not a.no_rss:
-            cmd = [sys.executable, __file__, "--answer-only", name, "--dtype", a.dtype, "--threads", str(a.threads),
-                   "--new-tokens", str(new_tokens)]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            r.update(json.loads(done.stdout.strip().splitlines()[-1]))
-        results.append(r)
-        print(f"[{name}] done: {json.dumps(r)}", file=sys.stderr)
+    results, errors = [], {}
+    baseline = None if a.no_baseline or a.no_rss else baseline_tree(a.baseline_rev)
+    for name in a.configs:
+        if baseline:
+            today = subprocess_answer(name, "fp32", a, baseline)
+            print(f"[{name} today's fp32] {json.dumps(today)}", file=sys.stderr)
+        for variant in a.variants:
+            r = run_stages(name, variant, repeats, a.new_tokens, a.device, None)
+            if not a.no_rss:
+                r.update(subprocess_answer(name, variant, a))
+                if baseline:
+                    r["today_fp32_answer_s"], r["today_fp32_peak_rss_gib"] = today["answer_s"], today["peak_rss_gib"]
+            results.append(r)
+            print(f"[{name} {variant}] {json.dumps(r)}", file=sys.stderr)
+        if a.errors:
+            errors[name] = int8_errors(name, a.new_tokens, a.llm_gguf)
+            print(f"[{name} int8 errors] {json.dumps(errors[name])}", file=sys.stderr)
+    print_tables(results, errors, a, repeats)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"stages": results, "int8_errors": errors}, f, indent=2)
 
+
+def print_tables(results: list[dict], errors: dict, a, repeats: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    title = f"Mini-Gemini inference, {a.dtype}, {a.threads} threads, median of {repeats} after {a.warmup} warm-up(s)"
-    table = Table(title=title)
+    def get(key, fmt):
+        return lambda r: fmt.format(r[key]) if key in r else "-"
+
+    rows = [
+        ("preprocessing", get("preprocessing", "{:.3f} s")),
+        ("LR tower (CLIP ViT-L/14-336, 23 layers)", get("lr_tower", "{:.2f} s")),
+        ("HR tower (ConvNeXt-L stem + 4 stages)", get("hr_tower", "{:.2f} s")),
+        ("mining, ours (from the stage maps)", get("mining", "{:.3f} s")),
+        ("  share of vision time", get("mining_share_of_vision", "{:.1%}")),
+        ("mining, our previous path (bfb3e50)", get("mining_previous", "{:.2f} s")),
+        ("mining, official formula", get("mining_official", "{:.2f} s")),
+        ("  max |ours - official| / max |official|", get("mining_official_rel_diff", "{:.1e}")),
+        ("projector", get("projector", "{:.4f} s")),
+        ("LLM prefill (last-token logits)", get("prefill", "{:.2f} s")),
+        (f"decode ({a.new_tokens} tokens)", get("decode_tok_s", "{:.1f} tok/s")),
+        ("greedy tokens equal to the official formula's", get("greedy_equal_to_official", "{}")),
+        (f"whole warm answer ({a.new_tokens} tok)", get("answer_s", "{:.2f} s")),
+        ("  today's fp32 (bfb3e50), same run", get("today_fp32_answer_s", "{:.2f} s")),
+        ("  speed-up over today's fp32", lambda r: f"{r['today_fp32_answer_s'] / r['answer_s']:.2f}x"
+         if "today_fp32_answer_s" in r else "-"),
+        ("peak RSS (answer process)", get("peak_rss_gib", "{:.2f} GiB")),
+        ("  today's fp32 peak RSS", get("today_fp32_peak_rss_gib", "{:.2f} GiB")),
+    ]
+    table = Table(title=f"Mini-Gemini inference, {a.device}, {a.threads} threads, median of {repeats} after {a.warmup} warm-up(s)")
     table.add_column("stage")
     for r in results:
-        table.add_column(f"{r['config']} ({r['prompt_tokens']} prompt tokens)", justify="right")
-    rows = [
-        ("preprocessing", lambda r: f"{r['preprocessing']:.3f} s"),
-        ("LR tower (CLIP ViT-L/14-336)", lambda r: f"{r['lr_tower']:.2f} s"),
-        ("HR tower (ConvNeXt-L stem + 4 stages)", lambda r: f"{r['hr_tower']:.2f} s"),
-        ("mining, ours (factorised)", lambda r: f"{r['mining']:.2f} s"),
-        ("mining, official formula (concat+LN+Linear)", lambda r: f"{r['mining_official']:.2f} s"),
-        ("  official / ours", lambda r: f"{r['mining_official'] / r['mining']:.1f}x"),
-        ("  max |ours - official| / max |official|", lambda r: f"{r['mining_rel_diff']:.1e}"),
-        ("projector", lambda r: f"{r['projector']:.4f} s"),
-        ("LLM prefill (last-token logits)", lambda r: f"{r['prefill']:.2f} s"),
-        (f"decode ({new_tokens} tokens)", lambda r: f"{r['decode_tok_s']:.1f} tok/s"),
-        (f"whole answer (processor + generate, {new_tokens} tok)", lambda r: f"{r['answer_s']:.1f} s" if "answer_s" in r else "-"),
-        ("peak RSS (answer-only process)", lambda r: f"{r['peak_rss_gib']:.2f} GiB" if "peak_rss_gib" in r else "-"),
-    ]
+        table.add_column(f"{r['config']} {r['variant']} ({r['prompt_tokens']} tok)", justify="right")
     for label, fmt in rows:
         table.add_row(label, *(fmt(r) for r in results))
-    Console().print(table)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(results, f, indent=2)
+    console = Console()
+    console.print(table)
+    if errors:
+        err = Table(title="int8 against fp32 (same weights)")
+        err.add_column("measure")
+        for name in errors:
+            err.add_column(name, justify="right")
+        for key in next(iter(errors.values())):
+            err.add_row(key, *(f"{e[key]:.4g}" if isinstance(e[key], float) else str(e[key]) for e in errors.values()))
+        console.print(err)
 
 
 if __name__ == "__main__":

@@ -102,18 +102,25 @@ def test_factorised_mining_equals_per_token_loop_fp32_hd_global_and_local():
     assert rel_err(local, truth_local) < 2e-6
 
 
+def _ours_and_reference_gradients(run) -> list[dict[str, torch.Tensor]]:
+    """run(mining, ours) -> output; the float64 weight gradients of a fixed weighting of it, ours then the reference's."""
+    grads = []
+    for ours in (True, False):
+        m = random_mining(seed=5).double().train()
+        out = run(m, ours)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
+        grads.append({n: p.grad for n, p in m.named_parameters()})
+    return grads
+
+
 @pytest.mark.parametrize(("hd_global", "side", "tokens"), [(False, 24, 9), (True, 16, 16)])
 def test_mining_weight_gradients_equal_autograd_through_the_reference_formula(hd_global, side, tokens):
     """Training: the resampling's custom backward gives the reference formula's gradients (normal and HD global)."""
     lr = torch.randn(2, tokens, D, dtype=torch.float64)
     stages = [s.double() for s in random_stages(2, side, offset=0.5)]
-    weights = torch.linspace(-1, 1, 2 * tokens * D, dtype=torch.float64).view(2, tokens, D)
-    grads = []
-    for ours in (True, False):
-        m = random_mining(seed=5).double().train()
-        out = m(lr[:, None], stages, side, halve=hd_global)[:, 0] if ours else mine_reference(m, lr, stages, hd_global=hd_global)
-        (out * weights).sum().backward()
-        grads.append({n: p.grad for n, p in m.named_parameters()})
+    grads = _ours_and_reference_gradients(
+        lambda m, ours: m(lr[:, None], stages, side, halve=hd_global)[:, 0] if ours
+        else mine_reference(m, lr, stages, hd_global=hd_global))
     scale = max(g.abs().max().item() for g in grads[1].values())  # key biases' true gradient is 0 (softmax shift)
     for name, grad in grads[0].items():
         torch.testing.assert_close(grad, grads[1][name], rtol=1e-5, atol=1e-6 * scale, msg=name)  # parts run in fp32
@@ -209,12 +216,7 @@ def test_factorised_mining_equals_the_reference_in_the_real_window_geometry_hd()
 def test_hd_crop_gradients_equal_autograd_through_the_reference_formula():
     lr = torch.randn(1, 4, 9, D, dtype=torch.float64)
     stages = [s.double() for s in random_stages(1, 48, seed=15, offset=0.5)]
-    grads = []
-    for ours in (True, False):
-        m = random_mining(seed=16).double().train()
-        out = m(lr, stages, 48) if ours else mine_reference(m, lr, stages, grid=2)
-        (out * torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view_as(out)).sum().backward()
-        grads.append({n: p.grad for n, p in m.named_parameters()})
+    grads = _ours_and_reference_gradients(lambda m, ours: m(lr, stages, 48) if ours else mine_reference(m, lr, stages, grid=2))
     scale = max(g.abs().max().item() for g in grads[1].values())
     for name, grad in grads[0].items():
         torch.testing.assert_close(grad, grads[1][name], rtol=1e-5, atol=1e-6 * scale, msg=name)
