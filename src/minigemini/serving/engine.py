@@ -105,7 +105,7 @@ class Engine:
 
     def _generate(self, jobs: list[Job]) -> None:
         sampler = RowSampler([job.sampling for job in jobs])
-        router = BatchRouter(jobs, self.processor.tokenizer, self.answerer.eos_ids, sampler)
+        router = BatchRouter(jobs, self.answerer, sampler)
         if all(router.done):
             return
         config = GenerationConfig(

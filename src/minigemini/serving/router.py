@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from ..answering import Answerer
 from ..answering.rows import RowRouter
 from .jobs import Delta, Failed, Finished, Job
 from .sampling import RowSampler
 
 
 class BatchRouter(RowRouter):
-    """Streams each row's text to its job; a cancelled client or a row whose sampling failed ends only that row."""
+    """Streams each row's text to its job; a cancelled client or a row whose sampling failed ends only that row.
 
-    def __init__(self, jobs: list[Job], tokenizer, eos_ids: set[int], sampler: RowSampler | None = None):
-        super().__init__(tokenizer, [job.stops for job in jobs], eos_ids, [job.max_tokens for job in jobs],
-                         [job.ignore_eos for job in jobs])
+    Rows stop at the answering path's EOS ids and at the template's stop strings plus the request's own.
+    """
+
+    def __init__(self, jobs: list[Job], answerer: Answerer, sampler: RowSampler | None = None):
+        super().__init__(answerer.processor.tokenizer, [answerer.stops(job.stops) for job in jobs], answerer.eos_ids,
+                         [job.max_tokens for job in jobs], [job.ignore_eos for job in jobs])
         self.jobs, self.sampler = jobs, sampler
         for row, job in enumerate(jobs):
             if job.cancelled.is_set():
