@@ -25,8 +25,8 @@ from .checkpointing import (
 from .data import BatchPlan, build_dataset, make_collator, make_loader, skip_counts
 from .distributed import DistInfo, all_reduce_sum, barrier, gather_objects, init_distributed
 from .metrics import MetricsLogger, plot_loss, read_metrics
-from .recipe import Recipe, RecipeError, recipe_changes, recipe_from_dict
 from .output_dir import check_recipe_unchanged, prepare_output_dir, remove_run_outputs
+from .recipe import Recipe, RecipeError, recipe_from_dict
 from .stages import ADAPTER_FILE, ADAPTER_MODULES, load_adapter, param_groups, save_adapter, set_trainable
 
 
