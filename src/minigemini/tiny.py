@@ -111,7 +111,8 @@ def build_tiny_model_and_processor(*, seed: int = 0, tokenizer_corpus: list[str]
     from .processing import MiniGeminiProcessor, add_image_token
 
     tokenizer = build_tiny_tokenizer(tokenizer_vocab_size, tokenizer_corpus)
-    config = tiny_config(len(tokenizer), image_token_id=add_image_token(tokenizer), **config_kwargs)
+    image_token_id = add_image_token(tokenizer)  # before len(tokenizer): the vocabulary includes <image>
+    config = tiny_config(len(tokenizer), image_token_id=image_token_id, **config_kwargs)
     torch.manual_seed(seed)
     model = MiniGeminiForConditionalGeneration(config).eval()
     return model, MiniGeminiProcessor.from_config(tokenizer, config)
