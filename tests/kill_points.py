@@ -43,11 +43,18 @@ main()
 
 
 def start_paused(args: list[str], target: str, n: int, flag: Path, env: dict | None = None) -> subprocess.Popen:
-    """Start `minigemini ARGS`, pausing forever after the n-th call of `target` ("module:Qual.name")."""
+    """Start `minigemini ARGS`, pausing forever after the n-th call of `target` ("module:Qual.name").
+
+    Its stderr goes to FLAG.stderr (a file, so a chatty child never blocks on a full pipe)."""
     environment = {**os.environ, "PYTHONPATH": str(SRC_DIR), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
                    "TOKENIZERS_PARALLELISM": "false", **(env or {})}
-    return subprocess.Popen([sys.executable, "-c", _RUNNER, target, str(n), str(flag), *args], env=environment,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with _stderr_path(flag).open("wb") as stderr:
+        return subprocess.Popen([sys.executable, "-c", _RUNNER, target, str(n), str(flag), *args], env=environment,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def _stderr_path(flag: Path) -> Path:
+    return flag.with_name(flag.name + ".stderr")
 
 
 def kill_when_paused(proc: subprocess.Popen, flag: Path, timeout: float = 240) -> None:
@@ -56,11 +63,10 @@ def kill_when_paused(proc: subprocess.Popen, flag: Path, timeout: float = 240) -
     try:
         while not flag.exists():
             if proc.poll() is not None:
-                raise AssertionError(f"the CLI exited ({proc.returncode}) before the pause:\n{proc.stderr.read().decode()}")
+                raise AssertionError(f"the CLI exited ({proc.returncode}) before the pause:\n{_stderr_path(flag).read_text()}")
             if time.monotonic() > deadline:
                 raise AssertionError("the CLI never reached the pause")
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        proc.stderr.close()
