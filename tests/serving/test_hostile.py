@@ -121,6 +121,23 @@ def test_over_long_text_is_refused_before_tokenizing(service, monkeypatch):
     assert f"{service.max_prompt_chars:,} characters" in err.value.message
 
 
+def test_many_short_messages_are_refused_before_templating_or_tokenizing(service, monkeypatch):
+    """Empty messages pass the text bound; their count, then the rendered prompt's length, must not."""
+    def tokenized(*_, **__):
+        raise AssertionError("the prompt was tokenized")
+
+    monkeypatch.setattr(service.processor, "encode_prompt", tokenized)
+    pair = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
+    for turns, words in ((service.prompt_token_limit, "messages; each takes at least one token"),
+                         (service.prompt_token_limit // 4, "With its template the conversation is")):
+        request = ChatCompletionRequest(model=MODEL, messages=pair * turns + [{"role": "user", "content": "x" * (service.max_prompt_chars - 10)}])
+        with pytest.raises(APIError, match=words) as err:
+            asyncio.run(service.prepare(request))
+        assert err.value.code == "context_length_exceeded"
+    with pytest.raises(ValueError, match="at most 10,000 messages"):
+        ChatCompletionRequest(model=MODEL, messages=pair * 5001)
+
+
 def test_rejected_prompts_free_their_token_lists(server):
     """Prompts under the character bound but over the context: their token lists must be freed at once,
     not left in reference cycles for the collector (which large int lists never trigger)."""

@@ -15,7 +15,7 @@ from .images import ImageResolver
 from .jobs import Delta, Failed, Finished, Job
 from .responses import ResponseMeta, chunk, completion, sse, usage
 from .sampling import SamplingParams
-from .schemas import ChatCompletionRequest, ImagePart
+from .schemas import ChatCompletionRequest, ImagePart, Message, TextPart
 from .settings import ServerSettings
 
 
@@ -46,6 +46,13 @@ def _to_template_messages(request: ChatCompletionRequest) -> tuple[list[dict], l
                 parts.append({"type": "text", "text": part.text})
         messages.append({"role": message.role, "content": parts})
     return messages, urls
+
+
+def _text_length(message: Message) -> int:
+    """Characters of text in one message (its string content or its text parts)."""
+    if isinstance(message.content, str):
+        return len(message.content)
+    return sum(len(part.text) for part in message.content or [] if isinstance(part, TextPart))
 
 
 def _append_to_last_user(messages: list[dict], text_fn) -> None:
@@ -85,7 +92,9 @@ class ChatService:
             raise APIError(404, f"The model '{request.model}' does not exist on this server; it serves '{s.served_name}' (see GET /v1/models).", "model_not_found", "model")
         if request.messages[-1].role != "user":
             raise APIError(400, "The last message must be a user message.", "invalid_value", "messages")
-        self._check_text_length(request)
+        if len(request.messages) > self.prompt_token_limit:  # every template spends at least a token per message
+            raise APIError(400, f"The conversation has {len(request.messages):,} messages; each takes at least one token of the {self.prompt_token_limit}-token prompt limit.", "context_length_exceeded", "messages")
+        self._check_chars(sum(map(_text_length, request.messages)), "The messages hold")
         options = request.minigemini
         if options.generate_image:
             self.generator.check_available()
@@ -105,6 +114,7 @@ class ChatService:
             prompt = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         except ValueError as err:
             raise APIError(400, f"Invalid messages: {err}", "invalid_value", "messages") from None
+        self._check_chars(len(prompt), "With its template the conversation is")  # many short messages add up
         inputs, overflow = await run_in_threadpool(self._tokenize, prompt, images)
         if overflow is not None:  # raised here, outside the except block, so no traceback keeps the token lists alive
             raise APIError(400, overflow, "context_length_exceeded", "messages")
@@ -120,15 +130,13 @@ class ChatService:
         job = Job(inputs, max_tokens=max_tokens, sampling=sampling, stops=request.stop_strings(), ignore_eos=options.ignore_eos)
         return Prepared(request, job, image_tokens=len(images) * self.processor.image_seq_length, ocr=ocr)
 
-    def _check_text_length(self, request: ChatCompletionRequest) -> None:
+    def _check_chars(self, chars: int, what: str) -> None:
         """Refuse text that cannot fit before tokenizing it: no token of this vocabulary covers more than
         `chars_per_token` characters, so longer text is more tokens than the prompt may hold."""
-        chars = sum(len(m.content) if isinstance(m.content, str) else sum(len(getattr(p, "text", "")) for p in m.content or [])
-                    for m in request.messages)
         if chars > self.max_prompt_chars:
             raise APIError(
                 400,
-                f"The messages hold {chars:,} characters of text, more than the {self.prompt_token_limit}-token prompt limit can "
+                f"{what} {chars:,} characters of text, more than the {self.prompt_token_limit}-token prompt limit can "
                 f"hold ({self.max_prompt_chars:,} characters at most). Shorten the conversation.",
                 "context_length_exceeded",
                 "messages",

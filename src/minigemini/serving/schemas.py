@@ -14,6 +14,9 @@ MIN_TEMPERATURE = 0.01
 """Smallest non-zero temperature (vLLM's floor); below it logits / temperature overflow to inf. 0 is greedy."""
 MIN_TOP_P = 1e-6
 """Smallest top_p: smaller values round to 0 in float32 and would leave no token to sample."""
+MAX_MESSAGES = 10_000
+"""Messages per request, and content parts per message, counted before any is validated (300k empty
+messages fit in 10 MB and took seconds of the event loop to validate)."""
 SEED_RANGE = (-(2**63), 2**63 - 1)
 """What `torch.Generator.manual_seed` accepts as a signed 64-bit seed (vLLM's range)."""
 
@@ -56,6 +59,13 @@ class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str | list[TextPart | ImagePart] | None = None
     name: Text | None = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _bounded_parts(cls, content):
+        if isinstance(content, list) and len(content) > MAX_MESSAGES:
+            raise ValueError(f"at most {MAX_MESSAGES:,} content parts are accepted, got {len(content):,}")
+        return content
 
     @field_validator("content")
     @classmethod
@@ -105,6 +115,13 @@ class ChatCompletionRequest(BaseModel):
     response_format: dict | None = None
     minigemini: MiniGeminiOptions = Field(default_factory=MiniGeminiOptions)
 
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _bounded_messages(cls, value):
+        if isinstance(value, list) and len(value) > MAX_MESSAGES:
+            raise ValueError(f"at most {MAX_MESSAGES:,} messages are accepted, got {len(value):,}")
+        return value
+
     @field_validator("temperature")
     @classmethod
     def _temperature_not_tiny(cls, value: float | None) -> float | None:
@@ -112,13 +129,13 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError(f"temperature must be 0 (greedy) or at least {MIN_TEMPERATURE}")
         return value
 
-    @field_validator("stop")
+    @field_validator("stop", mode="before")
     @classmethod
-    def _bounded_stops(cls, value: str | list[str] | None) -> str | list[str] | None:
-        stops = [value] if isinstance(value, str) else value or []
+    def _bounded_stops(cls, value):
+        stops = value if isinstance(value, list) else [value] if isinstance(value, str) else []
         if len(stops) > MAX_STOP_SEQUENCES:
             raise ValueError(f"at most {MAX_STOP_SEQUENCES} stop sequences are allowed, got {len(stops)}")
-        if any(len(s) > MAX_STOP_CHARS for s in stops):
+        if any(isinstance(s, str) and len(s) > MAX_STOP_CHARS for s in stops):
             raise ValueError(f"each stop sequence may be at most {MAX_STOP_CHARS} characters")
         return value
 
