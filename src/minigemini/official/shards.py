@@ -40,33 +40,26 @@ def _load_bin(file: Path) -> dict[str, torch.Tensor]:
         return torch.load(file, map_location="cpu", weights_only=True)
 
 
-def read_tensors(files: list[Path], rename: Callable[[str], str | None]) -> dict[str, torch.Tensor]:
-    """All tensors of `files` under `rename(key)` (keys it maps to None are skipped)."""
+def _read(files: list[Path], rename: Callable[[str], str | None], shapes_only: bool) -> dict:
     from safetensors import safe_open
 
-    out: dict[str, torch.Tensor] = {}
+    out = {}
     for file in files:
         if file.suffix == ".safetensors":
             with safe_open(file, framework="pt") as f:
                 for key in f.keys():
                     if new := rename(key):
-                        out[new] = f.get_tensor(key)
+                        out[new] = tuple(f.get_slice(key).get_shape()) if shapes_only else f.get_tensor(key)
         else:
-            out.update({new: v for k, v in _load_bin(file).items() if (new := rename(k))})
+            out.update({new: tuple(v.shape) if shapes_only else v for k, v in _load_bin(file).items() if (new := rename(k))})
     return out
+
+
+def read_tensors(files: list[Path], rename: Callable[[str], str | None]) -> dict[str, torch.Tensor]:
+    """All tensors of `files` under `rename(key)` (keys it maps to None are skipped)."""
+    return _read(files, rename, shapes_only=False)
 
 
 def read_shapes(files: list[Path], rename: Callable[[str], str | None]) -> dict[str, tuple[int, ...]]:
     """Every tensor's shape under `rename(key)`, from safetensors headers (`.bin`: memory-mapped, not read)."""
-    from safetensors import safe_open
-
-    out: dict[str, tuple[int, ...]] = {}
-    for file in files:
-        if file.suffix == ".safetensors":
-            with safe_open(file, framework="pt") as f:
-                for key in f.keys():
-                    if new := rename(key):
-                        out[new] = tuple(f.get_slice(key).get_shape())
-        else:
-            out.update({new: tuple(v.shape) for k, v in _load_bin(file).items() if (new := rename(k))})
-    return out
+    return _read(files, rename, shapes_only=True)
