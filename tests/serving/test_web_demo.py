@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -78,11 +79,11 @@ def test_with_an_api_key_the_demo_asks_for_it_as_the_password(tiny_checkpoint):
             assert browser.get(f"{url}/ui/config").status_code == 200
 
 
-def _ask_demo(client: httpx.Client, path: str) -> httpx.Response:
+def _ask_demo(client: httpx.Client, path: str, text: str = "hi") -> httpx.Response:
     """Submit a demo turn naming `path` as its image, the way Gradio's JS client does (queue/join)."""
     config = client.get("/ui/config").json()
     fn = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "respond")
-    box = {"text": "hi", "files": [{"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.png"}]}
+    box = {"text": text, "files": [{"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.png"}]}
     body = {"data": [box, [], [], False, False, 0.2, 0.7, 2], "fn_index": fn, "session_hash": "s", "trigger_id": None, "event_data": None}
     return client.post("/ui/gradio_api/queue/join", json=body)
 
@@ -101,3 +102,15 @@ def test_demo_reads_only_files_this_session_uploaded(tiny_checkpoint, tmp_path):
             assert _ask_demo(browser, uploaded).status_code == 200
             other.get("/ui/")
             assert _ask_demo(other, uploaded).status_code == 403, "another browser may not name this session's upload"
+
+
+def test_demo_shows_a_refused_message_as_a_chat_line(tiny_checkpoint):
+    with running_server(ServerSettings(model=str(tiny_checkpoint), default_max_tokens=2), ui=True) as url:
+        with httpx.Client(base_url=url, timeout=60) as browser:
+            browser.get("/ui/")
+            uploaded = browser.post("/ui/gradio_api/upload", files={"files": ("red.png", png_bytes(), "image/png")}).json()[0]
+            assert _ask_demo(browser, uploaded, text="what is <image> here").status_code == 200
+            with browser.stream("GET", "/ui/gradio_api/queue/data", params={"session_hash": "s"}) as events:
+                done = next(json.loads(line[5:]) for line in events.iter_lines() if "process_completed" in line)
+    assert done["success"], done
+    assert "image_url content parts" in json.dumps(done["output"]["data"][0])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from .auth import key_matches
 from .completions import ChatService
@@ -44,15 +45,19 @@ class DemoSession:
         chat = chat + [{"role": "user", "content": {"path": p}} for p in paths] + [{"role": "user", "content": text or " "}]
         parts = [{"type": "image_url", "image_url": {"url": _data_url(p)}} for p in paths]
         user = {"role": "user", "content": [*parts, {"type": "text", "text": text}]}
-        request = ChatCompletionRequest(
-            model=self.settings.served_name, messages=history + [user], stream=True, temperature=temperature,
-            top_p=top_p, max_tokens=int(max_tokens), minigemini={"ocr": ocr, "generate_image": gen},
-        )
         chat = chat + [{"role": "assistant", "content": ""}]
         cleared = {"text": "", "files": []}
         try:
+            request = ChatCompletionRequest(
+                model=self.settings.served_name, messages=history + [user], stream=True, temperature=temperature,
+                top_p=top_p, max_tokens=int(max_tokens), minigemini={"ocr": ocr, "generate_image": gen},
+            )
             prepared = await self.service.prepare(request)
             self.service.submit(prepared)
+        except ValidationError as err:  # what the API answers 400 (a typed <image>, a lone surrogate ...)
+            chat[-1]["content"] = f"⚠️ {err.errors()[0]['msg']}"
+            yield chat, cleared, history
+            return
         except APIError as err:
             chat[-1]["content"] = f"⚠️ {err.message}"
             yield chat, cleared, history
