@@ -1,4 +1,4 @@
-"""What every benchmark module provides: prompt styles per protocol, a loader, a scorer, a preparer."""
+"""What every benchmark module provides: prompt styles per protocol, a loader, a scorer, an answer-row matcher, a preparer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from ..sample import BenchmarkScore, Sample, ScoreContext
 
 PROTOCOLS = ("official", "lmms-eval")
 OWN_SHAPE = ("question_id", "text")  # our rows, and every LLaVA/MGM `model_vqa*` row
-
 AnswerRows = list[tuple[int, dict]]  # (line number, row) as `read_answer_rows` returns them
 SHORT_ANSWER = "Answer the question using a single word or phrase."
 LETTER_ANSWER = "Answer with the option's letter from the given choices directly."
