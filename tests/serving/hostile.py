@@ -74,6 +74,7 @@ def named_cases(model: str) -> list[tuple[str, dict | bytes]]:
         ("n 10**9", {"model": model, "messages": msg, "n": 10**9}),
         ("five stops", {"model": model, "messages": msg, "stop": ["a", "b", "c", "d", "e"]}),
         ("a 20k-character stop", {"model": model, "messages": msg, "stop": ["x" * 20_000]}),
+        ("OCR on a 4000x3 image", chat(model, "hi", data_url(png_bytes((4000, 3), "white")), minigemini={"ocr": True})),
         ("malformed IPv6 URL", chat(model, "hi", "http://[::1/x.png")),
         ("port 99999", chat(model, "hi", "http://127.0.0.1:99999/x.png")),
         ("over-long text", {"model": model, "messages": [{"role": "user", "content": "describe " * 120_000}]}),
