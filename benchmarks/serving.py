@@ -9,7 +9,9 @@ vLLM's OpenAI server (`minigemini serve --engine vllm`'s command line, max batch
 same requests run against it in the same run.
 
 Each request streams `--max-tokens` tokens (EOS ignored, so every request does the same work) about
-one image. Latency is the time to the last byte; TTFT the time to the first content delta.
+one image. Latency is the time to the last byte; TTFT the time to the first content delta; tok/s counts the
+tokens the server reports in `usage`. `--distinct-images` gives every request of the run its own image
+(otherwise all requests are identical, which a prefix/encoder cache such as vLLM's can reuse).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import io
+import itertools
 import json
 import os
 import socket
@@ -55,30 +58,44 @@ def serve(settings: ServerSettings):
         thread.join()
 
 
-def _image_url() -> str:
+_IMAGE_SEEDS = itertools.count(1)  # --distinct-images: a new image for every request of the run
+
+
+def _image_url(seed: int = 0) -> str:
     buffer = io.BytesIO()
-    Image.new("RGB", (320, 240), (200, 60, 40)).save(buffer, format="PNG")
+    Image.new("RGB", (320, 240), (200, 60 + seed % 190, 40 + seed // 190 % 200)).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-async def _one(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, float]:
+def _with_image(body: dict, image_url: str) -> dict:
+    content = [{"type": "image_url", "image_url": {"url": image_url}}, *body["messages"][0]["content"][1:]]
+    return {**body, "messages": [{"role": "user", "content": content}]}
+
+
+async def _one(client: httpx.AsyncClient, url: str, body: dict) -> tuple[float, float, int]:
     start = time.perf_counter()
-    first = None
+    first, tokens = None, body["max_tokens"]
     async with client.stream("POST", f"{url}/v1/chat/completions", json=body) as response:
         response.raise_for_status()
         async for line in response.aiter_lines():
-            if first is None and line.startswith("data: {") and json.loads(line[6:])["choices"][0]["delta"].get("content"):
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+            if first is None and chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
                 first = time.perf_counter()
     end = time.perf_counter()
-    return end - start, (first or end) - start
+    return end - start, (first or end) - start, tokens
 
 
-async def _level(url: str, body: dict, concurrency: int, requests: int) -> dict:
+async def _level(url: str, body: dict, concurrency: int, requests: int, distinct: bool) -> dict:
     gate = asyncio.Semaphore(concurrency)
+    body = {**body, "stream_options": {"include_usage": True}}
     async with httpx.AsyncClient(timeout=600, limits=httpx.Limits(max_connections=concurrency + 4)) as client:
         async def guarded():
             async with gate:
-                return await _one(client, url, body)
+                return await _one(client, url, _with_image(body, _image_url(next(_IMAGE_SEEDS))) if distinct else body)
 
         stats = (await client.get(f"{url}/v1/stats")).status_code == 200  # ours only
         before = (await client.get(f"{url}/v1/stats")).json() if stats else None
@@ -89,7 +106,7 @@ async def _level(url: str, body: dict, concurrency: int, requests: int) -> dict:
     latencies = sorted(r[0] for r in results)
     return {
         "rps": requests / wall,
-        "tok_s": requests * body["max_tokens"] / wall,
+        "tok_s": sum(r[2] for r in results) / wall,
         "p50": statistics.median(latencies),
         "p95": latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
         "ttft50": statistics.median(r[1] for r in results),
@@ -108,6 +125,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=["minigemini", "vllm"], default="minigemini",
                         help="vllm: also run the requests against vLLM's server with the plugin, in the same run")
     parser.add_argument("--vllm-arg", action="append", default=[], help="extra vLLM server argument (repeatable)")
+    parser.add_argument("--distinct-images", action="store_true", help="a new image for every request")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,11 +155,12 @@ def main() -> None:
                 server = running_vllm_server(settings, _free_port(), args.vllm_arg, env=kv_space)
                 mode_body = {**{k: v for k, v in body.items() if k != "minigemini"}, "ignore_eos": True}
             with server as url:
-                asyncio.run(_level(url, {**mode_body, "max_tokens": 2}, 1, 2))  # warm-up
+                asyncio.run(_level(url, {**mode_body, "max_tokens": 2}, 1, 2, args.distinct_images))  # warm-up
                 for c in args.concurrency:
-                    rows.append((mode, c, asyncio.run(_level(url, mode_body, c, args.requests))))
+                    rows.append((mode, c, asyncio.run(_level(url, mode_body, c, args.requests, args.distinct_images))))
 
-    print(f"\n{args.requests} streamed requests per level, {args.max_tokens} tokens each, one image per request\n")
+    images = "a new image for every request" if args.distinct_images else "the same image in every request"
+    print(f"\n{args.requests} streamed requests per level, {args.max_tokens} tokens each, {images}\n")
     header = f"{'mode':<11}{'conc':>5}{'req/s':>9}{'tok/s':>9}{'p50 s':>9}{'p95 s':>9}{'TTFT p50':>10}{'mean batch':>12}"
     print(header)
     print("-" * len(header))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -47,3 +48,18 @@ def test_serve_engine_vllm_refuses_what_vllm_cannot_apply(execve, tmp_path):
     for extra in (["--allow-remote-images", "--remote-image-host", "*.example.com"], ["--ui"]):
         result = CliRunner().invoke(app, ["serve", "--engine", "vllm", "--model", str(tmp_path), *extra])
         assert result.exit_code == 2 and not execve, result.output
+
+
+def test_an_official_folder_is_converted_once_then_served(execve, tmp_path, monkeypatch):
+    from official.official_fixtures import write_official_checkpoint
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    official = write_official_checkpoint(tmp_path / "zoo", "vicuna").path
+    served = []
+    for _ in range(2):
+        CliRunner().invoke(app, ["serve", "--engine", "vllm", "--model", str(official)])
+        flags = dict(zip(execve[-1][1][3::2], execve[-1][1][4::2]))
+        served.append(flags["--model"])
+        assert flags["--served-model-name"] == official.name
+    assert served[0] == served[1] and served[0].startswith(str(tmp_path / "cache"))
+    assert json.loads((Path(served[0]) / "config.json").read_text())["model_type"] == "minigemini"

@@ -1,11 +1,14 @@
 """`minigemini serve --engine vllm`: our settings as vLLM's OpenAI server command line, then exec it.
 
 Importable without vLLM (it only builds a command line). Where vLLM has a matching knob our limit is passed
-on; the rest is refused or listed in docs/serving.md ("vLLM engine").
+on; the rest is refused or listed in docs/serving.md ("vLLM engine"). An official MGM folder is converted
+once into the cache (vLLM serves our format).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.util
 import json
 import math
@@ -33,6 +36,33 @@ def vllm_python() -> str:
         if candidate.exists():
             return str(candidate)
     raise ValueError("--engine vllm needs vLLM: run `bash scripts/setup-vllm.sh` (CPU) or `pip install vllm` (GPU).")
+
+
+def servable_folder(model: str) -> str:
+    """`model` itself, or for an official MGM folder its `minigemini convert` output, made once and kept in
+    `$XDG_CACHE_HOME/minigemini/vllm/<name>-<digest of the folder's files>`."""
+    from ..official import is_official_checkpoint
+
+    if not is_official_checkpoint(model):
+        return model
+    src = Path(model).resolve()
+    files = sorted(p for p in src.iterdir() if p.is_file())
+    digest = hashlib.sha256(repr([(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]).encode())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "minigemini" / "vllm"
+    dst = cache / f"{src.name}-{digest.hexdigest()[:16]}"
+    if not (dst / "config.json").exists():
+        from ..convert import convert_official
+
+        print(f"Converting the official checkpoint {src} for vLLM into {dst} (once).", file=sys.stderr)
+        partial = dst.with_name(dst.name + ".partial")
+        convert_official(src, partial)
+        partial.rename(dst)
+    return str(dst)
+
+
+def _servable(settings):
+    """`settings` with an official folder replaced by its converted copy (the served name stays the folder's)."""
+    return dataclasses.replace(settings, model=servable_folder(settings.model), model_name=settings.served_name)
 
 
 def vllm_command(settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
@@ -65,7 +95,7 @@ def exec_vllm_server(settings, host: str, port: int, ui: bool = False) -> None:
     """Replace this process with vLLM's OpenAI server (the plugin loads itself through its entry point)."""
     if ui:
         raise ValueError("--ui is not available with --engine vllm (the web demo runs on our server).")
-    argv, env = vllm_command(settings, host, port)
+    argv, env = vllm_command(_servable(settings), host, port)
     os.execve(argv[0], argv, {**os.environ, **env})
 
 
@@ -74,7 +104,7 @@ def running_vllm_server(settings, port: int, extra_args: list[str] = (), env: di
                         log=subprocess.DEVNULL, timeout_s: float = 600):
     """vLLM's OpenAI server on 127.0.0.1:`port` as a child process (benchmarks, tests); yields its URL once
     `/health` answers, terminates it on exit."""
-    argv, extra_env = vllm_command(settings, "127.0.0.1", port)
+    argv, extra_env = vllm_command(_servable(settings), "127.0.0.1", port)
     proc = subprocess.Popen([*argv, *extra_args], env={**os.environ, **(env or {}), **extra_env}, stdout=log,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
