@@ -23,6 +23,11 @@ class ImageLoadError(ValueError):
     """An image could not be used; the message names the image, the problem and the fix."""
 
 
+PIPELINE_PIXELS_FACTOR = 2
+"""The largest image preprocessing builds (the padded square) may hold this many times `max_image_pixels`:
+a 2:1 photo at the pixel limit passes, a 400:1 strip (whose square is 400x its pixels) does not."""
+
+
 class ImageTooLargeError(ImageLoadError):
     """An image, or what preprocessing would build from it, exceeds `max_image_pixels`."""
 
@@ -131,12 +136,13 @@ class MiniGeminiImageProcessor(BaseImageProcessor):
                 f"{name}: {w}x{h} = {w * h:,} pixels exceeds the limit of {self.max_image_pixels:,} "
                 "(a decompression-bomb guard). Downscale the image or raise max_image_pixels."
             )
-        peak = self.pipeline_pixels(size)
-        if peak > self.max_image_pixels:
+        peak, bound = self.pipeline_pixels(size), PIPELINE_PIXELS_FACTOR * self.max_image_pixels
+        if peak > bound:
             step = "padding it to a square" if self.aspect_ratio == "pad" else f"resizing its short side to {self.aux_image_size} px"
             raise ImageTooLargeError(
                 f"{name}: {w}x{h} has an extreme aspect ratio ({max(w, h) / min(w, h):.0f}:1); {step} would build "
-                f"{peak:,} pixels, over the limit of {self.max_image_pixels:,}. Crop it nearer to a square or downscale it."
+                f"{peak:,} pixels, over the limit of {bound:,} ({PIPELINE_PIXELS_FACTOR} x max_image_pixels). "
+                "Crop it nearer to a square or downscale it."
             )
 
     def _from_array(self, arr: np.ndarray, channels_first: bool, name: str) -> Image.Image:

@@ -75,7 +75,7 @@ def test_extreme_aspect_ratio_is_refused_before_padding_and_says_so():
     loader = MiniGeminiImageProcessor(max_image_pixels=25_000_000)
     with pytest.raises(ImageTooLargeError, match=r"100000x250 has an extreme aspect ratio \(400:1\); padding it to a square"):
         loader.load(wide_png())
-    assert loader.load(wide_png(5000, 4000)).size == (5000, 4000)  # an ordinary photo still passes
+    assert loader.load(wide_png(6000, 4000)).size == (6000, 4000)  # a 24 MP camera photo still passes
     hd_square = MiniGeminiImageProcessor(aux_image_size=1536, image_grid=2, image_global=True, aspect_ratio="square", max_image_pixels=25_000_000)
     with pytest.raises(ImageTooLargeError, match="resizing its short side to 1536 px would build 94,371,840 pixels"):
         hd_square.load(wide_png(10_000, 250))  # 2.5 MP, but 1536 x 61440 after the short-side resize
