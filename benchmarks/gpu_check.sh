@@ -46,7 +46,7 @@ print("LR tower (truncated, SDPA) equals hidden_states[-2] on CUDA; auto dtype:"
 PY
 
 echo "== 2. inference per stage, real size, bf16"
-timeout 150 "$PY" benchmarks/inference.py --device cuda --variants bf16 --configs normal hd --quick --no-baseline
+timeout 150 "$PY" benchmarks/inference.py --device cuda --variants bf16 --configs normal hd --quick --no-baseline --clock wall
 
 echo "== 3. one real-size training step, bf16"
 timeout 90 "$PY" benchmarks/training.py --tiny-steps 1 --real-steps 1 --precision bf16

@@ -14,6 +14,10 @@ previous path (git bfb3e50, `previous_mining.py`: K and V built at full HR resol
 official formula (upsample + concat the four stages, LayerNorm+Linear at every HR position), and the
 greedy answer is compared with the one from the official formula's image features.
 
+Times are process CPU seconds (all threads) by default (`--clock cpu`): on a machine shared with other jobs
+they are far steadier than elapsed time; decode rates are then tokens per CPU-second. `--clock wall` for an
+idle machine or a GPU.
+
 Whole warm answer and peak RSS come from a fresh subprocess per variant that builds the model, answers
 once to warm up, then answers again (processor + generate) and reports getrusage's peak RSS. "today's fp32"
 is that same subprocess run on the source tree of `--baseline-rev` (default bfb3e50, extracted with
@@ -124,6 +128,7 @@ def real_llm_state(gguf_path: str) -> dict:
 
 
 WARMUP = 1
+CLOCK = time.process_time  # CPU seconds of this process, all threads: robust to other jobs sharing the cores
 
 
 def sync(device: str) -> None:
@@ -139,10 +144,10 @@ def timed(fn, repeats: int, device: str = "cpu"):
     times = []
     for _ in range(repeats):
         sync(device)
-        t = time.perf_counter()
+        t = CLOCK()
         out = fn()
         sync(device)
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return statistics.median(times), out
 
 
@@ -269,12 +274,12 @@ def run_stages(name: str, variant: str, repeats: int, new_tokens: int, device: s
             o = prefill()
             cache, tok = o.past_key_values, o.logits[:, -1:].argmax(-1)
             sync(device)
-            t = time.perf_counter()
+            t = CLOCK()
             for _ in range(new_tokens - 1):
                 o = lm(input_ids=tok, past_key_values=cache, use_cache=True)
                 tok = o.logits[:, -1:].argmax(-1)
             sync(device)
-            return (new_tokens - 1) / (time.perf_counter() - t)
+            return (new_tokens - 1) / (CLOCK() - t)
 
         rates = [decode() for _ in range(repeats + WARMUP)][WARMUP:]
         r["decode_tok_s"] = statistics.median(rates)
@@ -331,15 +336,15 @@ def answer_only(name: str, variant: str, new_tokens: int, device: str) -> dict:
     with torch.inference_mode():
         answer()
         sync(device)
-        t = time.perf_counter()
+        t = CLOCK()
         answer()
         sync(device)
-    return {"answer_s": time.perf_counter() - t, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    return {"answer_s": CLOCK() - t, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def subprocess_answer(name: str, variant: str, a, src: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--answer-only", name, "--variants", variant, "--threads", str(a.threads),
-           "--new-tokens", str(a.new_tokens), "--device", a.device]
+           "--new-tokens", str(a.new_tokens), "--device", a.device, "--clock", a.clock]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
@@ -366,6 +371,8 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones (default 1)")
     p.add_argument("--quick", action="store_true", help="1 timed run per stage")
+    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                   help="cpu: process CPU seconds, all threads (default; robust on a shared machine); wall: elapsed")
     p.add_argument("--no-rss", action="store_true", help="skip the answer-only subprocesses (whole answer, peak RSS)")
     p.add_argument("--no-baseline", action="store_true", help="skip today's fp32 (the --baseline-rev subprocess)")
     p.add_argument("--baseline-rev", default="bfb3e50")
@@ -375,8 +382,9 @@ def main(argv=None) -> None:
     p.add_argument("--json", default=None, help="also write the figures to this file")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    global WARMUP
+    global WARMUP, CLOCK
     WARMUP = a.warmup
+    CLOCK = time.process_time if a.clock == "cpu" else time.perf_counter
     repeats = a.repeats or (1 if a.quick else 3)
     if a.answer_only:
         print(json.dumps(answer_only(a.answer_only, a.variants[0], a.new_tokens, a.device)))
@@ -433,7 +441,9 @@ def print_tables(results: list[dict], errors: dict, a, repeats: int) -> None:
         ("peak RSS (answer process)", get("peak_rss_gib", "{:.2f} GiB")),
         ("  today's fp32 peak RSS", get("today_fp32_peak_rss_gib", "{:.2f} GiB")),
     ]
-    table = Table(title=f"Mini-Gemini inference, {a.device}, {a.threads} threads, median of {repeats} after {a.warmup} warm-up(s)")
+    clock = "process CPU seconds (all threads)" if a.clock == "cpu" else "wall seconds"
+    table = Table(title=f"Mini-Gemini inference, {a.device}, {a.threads} threads, {clock}, "
+                        f"median of {repeats} after {a.warmup} warm-up(s)")
     table.add_column("stage")
     for r in results:
         table.add_column(f"{r['config']} {r['variant']} ({r['prompt_tokens']} tok)", justify="right")
