@@ -1,6 +1,6 @@
 """`vllm.LLM(model=DIR)` with the plugin equals minigemini's transformers model: prompt ids, greedy tokens and
 first-step log-probs, for our format (normal with a SentencePiece tokenizer, HD) and converted official folders
-(Gemma normal, Vicuna HD); one image, two images, and a text-only prompt in the same batch.
+(Gemma normal, Vicuna HD, Mixtral, Yi); one image, two images, and a text-only prompt in the same batch.
 
 All engines run in one .venv-vllm subprocess (one after another), started once for the module.
 """
@@ -18,7 +18,7 @@ from minigemini.constants import IMAGE_TOKEN
 from tiny_checkpoints import build_tiny_checkpoint
 
 MAX_TOKENS = 8
-CHECKPOINTS = ("ours-sentencepiece", "ours-hd", "official-gemma", "official-vicuna-hd")
+CHECKPOINTS = ("ours-sentencepiece", "ours-hd", "official-gemma", "official-vicuna-hd", "official-mixtral", "official-yi")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,8 @@ def runs(tmp_path_factory):
     }
     official_gemma, folders["official-gemma"] = write_converted_official(tmp / "gemma", "gemma", hd=False)
     _, folders["official-vicuna-hd"] = write_converted_official(tmp / "vicuna-hd", "vicuna", hd=True)
+    _, folders["official-mixtral"] = write_converted_official(tmp / "mixtral", "mixtral", hd=False)
+    _, folders["official-yi"] = write_converted_official(tmp / "yi", "yi", hd=False)
     jobs, cases = [], {}
     for name in CHECKPOINTS:
         processor = MiniGeminiProcessor.from_pretrained(folders[name])
