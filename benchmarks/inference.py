@@ -237,7 +237,7 @@ def run_stages(name: str, variant: str, repeats: int, new_tokens: int, device: s
     r: dict = {"config": name, "variant": variant}
     with torch.inference_mode():
         r["preprocessing"], batch = timed(lambda: processor(PROMPT, [image]), repeats)
-        batch = batch.to(device)
+        batch = {k: v.to(device) for k, v in batch.items()}
         pv, aux = batch["pixel_values"], batch["pixel_values_aux"]
         dtype = model.vision_tower.model.embeddings.patch_embedding.weight.dtype
         pv, aux = pv.to(dtype), aux.to(dtype)
@@ -330,7 +330,7 @@ def answer_only(name: str, variant: str, new_tokens: int, device: str) -> dict:
     image = photo()
 
     def answer():
-        batch = processor(PROMPT, [image]).to(device)
+        batch = {k: v.to(device) for k, v in processor(PROMPT, [image]).items()}  # bfb3e50's processor: a dict
         model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
 
     with torch.inference_mode():
