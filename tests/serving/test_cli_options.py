@@ -53,3 +53,14 @@ def test_options_reach_the_settings_under_their_flags(captured):
 def test_bounds_come_from_the_settings(captured):
     result = CliRunner().invoke(cli.app, ["serve", "-m", "m", "--max-batch-size", "0"])
     assert result.exit_code == 2 and not captured
+
+
+def test_web_takes_its_few_options_from_the_same_settings(captured):
+    params = {p.name: p for p in get_command(cli.app).commands["web"].params}
+    for name in ("model", "api_key", "image_pipeline"):
+        assert params[name].help == ServerSettings.__dataclass_fields__[name].metadata["help"]
+    result = CliRunner().invoke(cli.app, ["web", "-m", "m", "--api-key", "k"])
+    assert result.exit_code == 0, result.output
+    settings, where = captured[0]
+    assert settings == ServerSettings(model="m", api_key="k")
+    assert where == {"host": "127.0.0.1", "port": 7860, "ui": True}

@@ -17,21 +17,29 @@ from .settings import ServerSettings
 
 app = typer.Typer(help="Serve a Mini-Gemini model over an OpenAI-compatible API.", no_args_is_help=True)
 
-# Options of `serve` that are not settings: where to listen and whether to mount the web demo.
-_SERVER_OPTIONS = [
-    inspect.Parameter("host", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
-        "127.0.0.1", help="Bind address; use 0.0.0.0 only behind a firewall or with --api-key.")),
-    inspect.Parameter("port", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(8000, help="Port.")),
-    inspect.Parameter("ui", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
-        False, "--ui", help="Also mount the Gradio web demo at /ui.")),
-]
 
 
-def settings_options() -> list[inspect.Parameter]:
-    """One typer option per `ServerSettings` field: same name, type and default; help from the field metadata."""
+def _listen_options(port: int) -> list[inspect.Parameter]:
+    """Options that are not settings: where to listen."""
+    return [
+        inspect.Parameter("host", inspect.Parameter.KEYWORD_ONLY, annotation=str, default=typer.Option(
+            "127.0.0.1", help="Bind address; use 0.0.0.0 only behind a firewall or with --api-key.")),
+        inspect.Parameter("port", inspect.Parameter.KEYWORD_ONLY, annotation=int, default=typer.Option(port, help="Port.")),
+    ]
+
+
+_UI_OPTION = inspect.Parameter("ui", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+    False, "--ui", help="Also mount the Gradio web demo at /ui."))
+
+
+def settings_options(names: tuple[str, ...] | None = None) -> list[inspect.Parameter]:
+    """One typer option per `ServerSettings` field (or per field in `names`): same name, type and default;
+    help, flag, bound and environment variable from the field metadata."""
     hints = typing.get_type_hints(ServerSettings)
     params = []
     for f in dataclasses.fields(ServerSettings):
+        if names is not None and f.name not in names:
+            continue
         meta = f.metadata
         default = ... if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING else (
             f.default_factory() if f.default is dataclasses.MISSING else f.default
@@ -60,22 +68,22 @@ def serve(**options) -> None:
     run_server(settings, host=host, port=port, ui=ui)
 
 
-_params = settings_options() + _SERVER_OPTIONS
-serve.__signature__ = inspect.Signature(_params)
-serve.__annotations__ = {p.name: p.annotation for p in _params}
-app.command()(serve)
+def web(**options) -> None:
+    """The web demo (at /ui) with the API beside it, default limits; the API key is also the demo's password."""
+    host, port = options.pop("host"), options.pop("port")
+    options["api_key"] = options["api_key"] or None
+    run_server(ServerSettings(**options), host=host, port=port, ui=True)
 
 
-@app.command()
-def web(
-    model: str = typer.Option(..., "--model", "-m", help="Checkpoint folder."),
-    host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(7860),
-    api_key: str | None = typer.Option(None, envvar="MINIGEMINI_API_KEY", help="Also the demo's login password."),
-    image_pipeline: str | None = typer.Option(None, help="Diffusers pipeline for image generation."),
-) -> None:
-    """The web demo (at /ui) with the API beside it, default limits."""
-    run_server(ServerSettings(model=model, api_key=api_key or None, image_pipeline=image_pipeline), host=host, port=port, ui=True)
+def _with_options(command, params: list[inspect.Parameter]):
+    """Give `command(**options)` the signature typer reads its options from."""
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+app.command()(_with_options(serve, settings_options() + _listen_options(8000) + [_UI_OPTION]))
+app.command()(_with_options(web, settings_options(("model", "api_key", "image_pipeline")) + _listen_options(7860)))
 
 
 def run_server(settings: ServerSettings, host: str = "127.0.0.1", port: int = 8000, ui: bool = False) -> None:
