@@ -24,7 +24,7 @@ class MiniGeminiPreTrainedModel(PreTrainedModel):
     _supports_flex_attn = True
     _supports_attention_backend = True
     _no_split_modules = ["CLIPEncoderLayer", "ConvNextLayer", "LlamaDecoderLayer", "GemmaDecoderLayer"]
-    _skip_keys_device_placement = "past_key_values"
+    _skip_keys_device_placement = "cache"
 
     def _init_weights(self, module):
         if isinstance(module, PatchInfoMining) or module is getattr(self, "projector", None):
@@ -213,7 +213,7 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
         pixel_values_aux: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values=None,
+        cache=None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         logits_to_keep: int | torch.Tensor = 0,
@@ -222,6 +222,10 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
     ) -> CausalLMOutputWithPast:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
+        if "past_key_values" in kwargs:  # the pre-5 name of `cache`, as the LLMs' own forward still accepts it
+            if cache is not None:
+                raise ValueError("Pass the KV cache as `cache` only, not also as `past_key_values`.")
+            cache = kwargs.pop("past_key_values")
         if inputs_embeds is None:
             encoded = (mm_encoder_outputs or {}).get("image")
             if encoded is None and pixel_values is not None:
@@ -231,7 +235,7 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             labels=labels,
             logits_to_keep=logits_to_keep,
             **kwargs,
