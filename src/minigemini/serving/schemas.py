@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ..answering.stops import MAX_STOP_LENGTH as MAX_STOP_CHARS  # the answering path's bounds (4 x 256 chars)
 from ..answering.stops import MAX_STOP_STRINGS as MAX_STOP_SEQUENCES
@@ -37,6 +37,13 @@ def _plain_text(text: str) -> str:
     return text
 
 
+def _counted(value, what: str):
+    """Refuse a list of more than `MAX_MESSAGES` items before any item is validated."""
+    if isinstance(value, list) and len(value) > MAX_MESSAGES:
+        raise ValueError(f"at most {MAX_MESSAGES:,} {what} are accepted, got {len(value):,}")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_unicode_text)]
 
 
@@ -57,15 +64,8 @@ class ImagePart(BaseModel):
 
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
-    content: str | list[TextPart | ImagePart] | None = None
+    content: Annotated[str | list[TextPart | ImagePart] | None, BeforeValidator(lambda v: _counted(v, "content parts"))] = None
     name: Text | None = None
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _bounded_parts(cls, content):
-        if isinstance(content, list) and len(content) > MAX_MESSAGES:
-            raise ValueError(f"at most {MAX_MESSAGES:,} content parts are accepted, got {len(content):,}")
-        return content
 
     @field_validator("content")
     @classmethod
@@ -99,7 +99,7 @@ class ChatCompletionRequest(BaseModel):
     logprobs, tools or a non-text response_format is refused (400) rather than silently dropped."""
 
     model: Text
-    messages: list[Message] = Field(min_length=1)
+    messages: Annotated[list[Message], BeforeValidator(lambda v: _counted(v, "messages"))] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
@@ -114,13 +114,6 @@ class ChatCompletionRequest(BaseModel):
     tools: list[dict] | None = None
     response_format: dict | None = None
     minigemini: MiniGeminiOptions = Field(default_factory=MiniGeminiOptions)
-
-    @field_validator("messages", mode="before")
-    @classmethod
-    def _bounded_messages(cls, value):
-        if isinstance(value, list) and len(value) > MAX_MESSAGES:
-            raise ValueError(f"at most {MAX_MESSAGES:,} messages are accepted, got {len(value):,}")
-        return value
 
     @field_validator("temperature")
     @classmethod
