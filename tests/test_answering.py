@@ -10,11 +10,14 @@ import pytest
 import torch
 from PIL import Image
 
+from transformers import DynamicCache
+
 from minigemini.answering import (
     MAX_STOP_LENGTH,
     MAX_STOP_STRINGS,
     Answerer,
     ImageFeatureCache,
+    PrefixCache,
     StopMatcher,
     TextDecoder,
     cut_at_stops,
@@ -22,6 +25,7 @@ from minigemini.answering import (
     image_keys,
     user_turn,
 )
+from minigemini.answering.prefix import cache_bytes
 from minigemini.padding import pad_rows
 from minigemini.tiny import build_tiny_model_and_processor, build_tiny_tokenizer
 
@@ -182,6 +186,25 @@ def test_the_feature_cache_evicts_least_recently_used_by_bytes():
     assert cache.nbytes == 256 <= cache.max_bytes
     cache.put("huge", torch.zeros(100, 100))
     assert "huge" not in cache and len(cache) == 2
+
+
+def kv_cache(length: int) -> DynamicCache:
+    cache = DynamicCache()
+    cache.update(torch.zeros(1, 2, length, 4), torch.zeros(1, 2, length, 4), layer_idx=0)
+    return cache
+
+
+def test_the_prefix_cache_evicts_least_recently_used_by_bytes():
+    one = cache_bytes(kv_cache(10))  # 2 x 2 x 10 x 4 floats
+    prefixes = PrefixCache(image_token_id=99, image_seq_length=4, max_bytes=2 * one)
+    for first in (1, 2, 3):
+        prefixes.put(torch.tensor([first, *range(10, 19)]), [], kv_cache(10))
+    assert prefixes.nbytes == 2 * one
+    assert prefixes.take(torch.tensor([1, *range(10, 20)]), []) is None, "the oldest entry was evicted"
+    reused = prefixes.take(torch.tensor([3, *range(10, 20)]), [])
+    assert (reused.length, reused.images, reused.cache.get_seq_length()) == (10, 0, 10)
+    prefixes.put(torch.arange(100), [], kv_cache(100))
+    assert prefixes.take(torch.arange(101), []) is None, "an entry over the whole budget is not kept"
 
 
 # ---- KV prefix cache across turns ----------------------------------------------------------------

@@ -22,11 +22,9 @@ class TextDecoder:
         self._prefix = 0  # window start: ids before it are text already handed to the matcher
         self._read = 0  # ids before it are decoded; [prefix, read) is the context for the next piece
         self._pending = ""  # characters fed to the matcher but held back
-        self.decoded_ids = 0  # ids passed to tokenizer.decode, for tests of the cost
         self.stopped = False
 
     def _decode(self, ids: list[int]) -> str:
-        self.decoded_ids += len(ids)
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def _unread(self) -> str:
