@@ -37,3 +37,33 @@ def test_quick_demo_retrains_when_a_setting_that_shapes_the_models_changed(tmp_p
     assert changed.exit_code == 0, changed.output
     assert "differs in n_train" in changed.output and "cached" not in changed.output
     assert json.loads((run_dir / "data" / "seed0" / "meta.json").read_text())["n_train"] == 24
+
+
+def test_quick_demo_in_a_plain_log_is_clean_and_its_mgm_folder_chats_through_the_cli(tmp_path):
+    """Run as a user would with output to a file (no TTY): no warnings or library noise, one line per finished
+    stage, the chat command printed at the end; that folder then answers through `minigemini chat`."""
+    import os
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "demo"
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "minigemini", "demo", "--quick", "--run-dir", str(run_dir)],
+                          capture_output=True, text=True, env=env, timeout=900)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log
+    noisy = [line for line in log.splitlines()
+             if any(word in line for word in ("Warning", "warn", "Setting accelerator", "Loading weights", "Writing model",
+                                              "it/s", "no bad samples"))]
+    assert noisy == []
+    for variant in ("LR-only baseline", "MGM (mining)"):
+        for stage in ("align", "instruct"):
+            assert f"{variant} (seed 0): {stage} stage trained" in log
+    folder = run_dir / "seed0" / "mgm" / "instruct" / "final"
+    assert f"minigemini chat --model {folder}" in log and f"minigemini serve --model {folder}" in log
+
+    fresh = json.loads((run_dir / "results.json").read_text())["fresh_answers"][0]
+    chat = runner.invoke(app, ["chat", "--model", str(folder), "--image", fresh["image"], "--prompt", fresh["question"],
+                               "--temperature", "0", "--max-new-tokens", "8"])
+    assert chat.exit_code == 0, chat.output
+    assert fresh["answer"].strip() and fresh["answer"].strip() in chat.output  # the demo's own answer, via the CLI

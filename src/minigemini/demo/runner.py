@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shlex
 import shutil
 import statistics
+import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,9 +30,10 @@ console = Console(width=max(Console().width, 110))
 
 @dataclass(frozen=True)
 class Variant:
-    name: str
+    name: str  # its first word, lower-cased, names its folder
     mining: bool
     hd: bool = False
+    hr_size: int | None = None  # the model's HR input side per view; None: the data's (ablations go lower)
 
 
 VARIANTS = (Variant("LR-only baseline", mining=False), Variant("MGM (mining)", mining=True))
@@ -69,6 +74,7 @@ class DemoSettings:
 def model_spec(variant: Variant, seed: int, vocabulary: list[str], lr_size: int = 48, hr_size: int = 192) -> dict:
     """The tiny MGM the demo trains: a CLIP-style ViT on the LR view (8 px patches), ConvNeXt on the HR view."""
     grid = 2 if variant.hd else 1
+    hr_size = variant.hr_size or hr_size
     return {
         "tiny": {
             "seed": seed,
@@ -109,7 +115,7 @@ def _recipe(stage: str, variant: Variant, seed: int, data: DatasetPaths, s: Demo
     }
 
 
-def _variant_dir(s: DemoSettings, seed: int, variant: Variant) -> Path:
+def variant_dir(s: DemoSettings, seed: int, variant: Variant) -> Path:
     return s.run_dir / f"seed{seed}" / variant.name.split(" ")[0].lower()
 
 
@@ -118,7 +124,7 @@ def _train_variant(variant: Variant, seed: int, data: DatasetPaths, s: DemoSetti
     """Both stages through `run_training`: (the instruct run's final folder, whether it was reused from the cache)."""
     from ..training import run_training
 
-    root = _variant_dir(s, seed, variant)
+    root = variant_dir(s, seed, variant)
     final = root / "instruct" / "final"
     if (final / "config.json").exists() and not s.retrain:
         return final, True
@@ -130,16 +136,35 @@ def _train_variant(variant: Variant, seed: int, data: DatasetPaths, s: DemoSetti
     return final, False
 
 
+@contextmanager
+def _output_to(log: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors 1 and 2: prints, warnings, library bars and log
+    lines) to `log` within the block, so that workers keep the parent's terminal clean."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "w") as sink:
+        os.dup2(sink.fileno(), 1), os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            os.close(saved[0]), os.close(saved[1])
+
+
 def _job(variant: Variant, seed: int, s: DemoSettings, vocab: list[str], threads: int) -> tuple[EvalResult, bool, float]:
-    """Worker process: train (or reuse) one variant for one seed and score it on that seed's test split."""
+    """Worker process: train (or reuse) one variant for one seed and score it on that seed's test split.
+    What training prints goes to RUN_DIR/seedN/<variant>.log."""
     import torch
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
     data = DatasetPaths.of(s.run_dir / "data" / f"seed{seed}")
-    final, cached = _train_variant(variant, seed, data, s, vocab)
-    model, processor = _load(final)
-    res = evaluate_split(model, processor, data.test, data.image_folder, batch_size=32)
+    with _output_to(variant_dir(s, seed, variant).with_suffix(".log")):
+        final, cached = _train_variant(variant, seed, data, s, vocab)
+        model, processor = load_trained(final)
+        res = evaluate_split(model, processor, data.test, data.image_folder, batch_size=32)
     (final.parent.parent / "predictions.json").write_text(json.dumps(res.predictions, indent=1))
     res.per_task["all"] = res.accuracy
     return res, cached, time.perf_counter() - start
@@ -155,7 +180,7 @@ def _steps_done(root: Path) -> int:
     return done
 
 
-def _train_all(s: DemoSettings, variants: tuple[Variant, ...], vocab: dict[int, list[str]]) -> dict[str, list[EvalResult]]:
+def train_and_evaluate(s: DemoSettings, variants: tuple[Variant, ...], vocab: dict[int, list[str]]) -> dict[str, list[EvalResult]]:
     """Every (variant, seed) in `s.workers` processes side by side, with one progress bar per training."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -166,32 +191,54 @@ def _train_all(s: DemoSettings, variants: tuple[Variant, ...], vocab: dict[int, 
     out: dict[tuple[str, int], EvalResult] = {}
     context = multiprocessing.get_context("spawn")  # no forked OpenMP pools
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with ProcessPoolExecutor(s.workers, mp_context=context) as pool, Progress(
-        *columns, console=console, disable=not s.progress
+    with ProcessPoolExecutor(s.workers, mp_context=context) as pool, Progress(  # bars on a terminal; lines in any log
+        *columns, console=console, disable=not (s.progress and console.is_terminal)
     ) as bars:
         futures = {pool.submit(_job, v, seed, s, vocab[seed], threads): (v, seed) for v, seed in jobs}
         ids = {key: bars.add_task(f"{key[0].name} (seed {key[1]})", total=total) for key in futures.values()}
         pending = set(futures)
+        announced: set[tuple[Variant, int, str]] = set()
+        submitted = time.time()
+
+        def announce(variant: Variant, seed: int) -> None:
+            """One line per stage that this run trained (plain logs get progress too)."""
+            for stage in ("align", "instruct"):
+                final = variant_dir(s, seed, variant) / stage / "final" / "config.json"
+                if (variant, seed, stage) not in announced and final.exists() and final.stat().st_mtime >= submitted:
+                    announced.add((variant, seed, stage))
+                    bars.console.print(f"  {variant.name} (seed {seed}): {stage} stage trained, "
+                                       f"{_stage_summary(final.parent.parent / 'metrics.jsonl')}")
+
         while pending:
             done, pending = wait(pending, timeout=1.0)
             for future in done:
                 variant, seed = futures[future]
                 res, cached, seconds = future.result()
+                announce(variant, seed)
                 out[variant.name, seed] = res
                 bars.update(ids[variant, seed], completed=total)
                 how = "cached" if cached else f"trained in {seconds:.0f} s"
                 bars.console.print(f"  {variant.name} (seed {seed}): {how}; held-out accuracy "
                                    f"{res.accuracy * 100:.1f}% ({res.n} questions)")
             for variant, seed in (futures[f] for f in pending):
-                bars.update(ids[variant, seed], completed=min(_steps_done(_variant_dir(s, seed, variant)), total))
+                bars.update(ids[variant, seed], completed=min(_steps_done(variant_dir(s, seed, variant)), total))
+                announce(variant, seed)
     return {v.name: [out[v.name, seed] for seed in s.seeds] for v in variants}
 
 
-def _load(final: Path):
+def _stage_summary(metrics: Path) -> str:
+    """'N steps, loss A -> B' from a finished stage's metrics.jsonl (first and last logged loss)."""
+    losses = [json.loads(line)["loss"] for line in metrics.read_text().splitlines() if '"loss"' in line]
+    return f"{len(losses)} steps, loss {losses[0]:.2f} -> {losses[-1]:.2f}" if losses else "no steps logged"
+
+
+def load_trained(final: Path):
     from ..modeling import MiniGeminiForConditionalGeneration
     from ..processing import MiniGeminiProcessor
+    from ..quiet import quiet_transformers
 
-    return MiniGeminiForConditionalGeneration.from_pretrained(final).eval(), MiniGeminiProcessor.from_pretrained(final)
+    with quiet_transformers():  # its 'Loading weights' bar concerns the demo, not the user
+        return MiniGeminiForConditionalGeneration.from_pretrained(final).eval(), MiniGeminiProcessor.from_pretrained(final)
 
 
 def _chance(meta: dict) -> dict[str, float]:
@@ -201,7 +248,7 @@ def _chance(meta: dict) -> dict[str, float]:
     return per
 
 
-def _table(results: dict[str, list[EvalResult]], chance: dict[str, float], seeds: tuple[int, ...]) -> Table:
+def results_table(results: dict[str, list[EvalResult]], chance: dict[str, float], seeds: tuple[int, ...]) -> Table:
     tasks = [t for t in results[next(iter(results))][0].per_task if t != "all"]
     table = Table(title=f"Held-out accuracy (%), mean ± std over seeds {list(seeds)}; last row: majority-class chance")
     for name in ("model", "visual tokens", "all", *tasks, "s/image"):
@@ -239,15 +286,11 @@ def _check_cache(s: DemoSettings) -> None:
     record.write_text(json.dumps(wanted, indent=1))
 
 
-def run_demo(s: DemoSettings) -> dict:
-    """Run every step; returns the summary that is also written to RUN_DIR/results.json."""
-    started = time.perf_counter()
-    s.run_dir.mkdir(parents=True, exist_ok=True)
-    variants = VARIANTS + ((HD_VARIANT,) if s.hd else ())
-    curves: dict[str, Path] = {}
-    chance: dict[str, float] = {}
+def prepare_data(s: DemoSettings) -> tuple[dict[int, list[str]], dict[str, float]]:
+    """Each seed's dataset under RUN_DIR/data (generated unless there and not retraining): (answer vocabulary
+    per seed, majority-class chance per task of the last seed's test split)."""
     vocab: dict[int, list[str]] = {}
-    _check_cache(s)
+    chance: dict[str, float] = {}
     for seed in s.seeds:
         data = DatasetPaths.of(s.run_dir / "data" / f"seed{seed}")
         if not data.meta.exists() or s.retrain:
@@ -257,26 +300,37 @@ def run_demo(s: DemoSettings) -> dict:
         meta = json.loads(data.meta.read_text())
         vocab[seed] = meta["answer_vocabulary"]
         chance = _chance(meta)
+    return vocab, chance
+
+
+def run_demo(s: DemoSettings) -> dict:
+    """Run every step; returns the summary that is also written to RUN_DIR/results.json."""
+    started = time.perf_counter()
+    s.run_dir.mkdir(parents=True, exist_ok=True)
+    variants = VARIANTS + ((HD_VARIANT,) if s.hd else ())
+    curves: dict[str, Path] = {}
+    _check_cache(s)
+    vocab, chance = prepare_data(s)
     console.rule("honesty check: one simple classifier on each view of fresh images")
     honesty = honesty_check(list(iter_samples(30_000 + s.seeds[0], "test", s.honesty_samples, hr_size=s.hr_size,
                                               lr_size=s.lr_size)), lr_size=s.lr_size)
     console.print(format_report(honesty))
     console.rule(f"training {len(variants)} variants x {len(s.seeds)} seeds, {s.workers} at a time")
-    results = _train_all(s, variants, vocab)
+    results = train_and_evaluate(s, variants, vocab)
     for variant in variants:
         for seed in s.seeds:
             for stage in ("align", "instruct"):
-                curves[f"{stage}:{variant.name} s{seed}"] = _variant_dir(s, seed, variant) / stage / "metrics.jsonl"
+                curves[f"{stage}:{variant.name} s{seed}"] = variant_dir(s, seed, variant) / stage / "metrics.jsonl"
 
     console.rule("results")
-    console.print(_table(results, chance, s.seeds))
+    console.print(results_table(results, chance, s.seeds))
     figures = {
         "loss_curves": plot_loss_curves(curves, s.run_dir / "loss_curves.png"),
         "accuracy": plot_accuracy_bars({k: [r.per_task for r in v] for k, v in results.items()}, chance,
                                        s.run_dir / "accuracy.png"),
     }
     mgm_final = s.run_dir / f"seed{s.seeds[0]}" / "mgm" / "instruct" / "final"
-    model, processor = _load(mgm_final)
+    model, processor = load_trained(mgm_final)
     figures["mining_attention"] = _attention_figure(model, processor, s)
     fresh = _fresh_questions(model, processor, s)
     elapsed = time.perf_counter() - started
@@ -300,7 +354,17 @@ def run_demo(s: DemoSettings) -> dict:
     for name, path in figures.items():
         console.print(f"  {name}: {path}")
     console.print(f"  results: {s.run_dir / 'results.json'}   (total {elapsed / 60:.1f} min)")
+    console.rule("keep using the trained MGM (a from_pretrained folder)")
+    for command in _use_commands(mgm_final, fresh):
+        console.print(command, markup=False, soft_wrap=True)
     return summary
+
+
+def _use_commands(folder: Path, fresh: list[dict]) -> list[str]:
+    """Shell commands that chat with / serve the demo's MGM folder."""
+    ask = f" --image {shlex.quote(fresh[0]['image'])} --prompt {shlex.quote(fresh[0]['question'])}" if fresh else ""
+    return [f"minigemini chat --model {shlex.quote(str(folder))}{ask} --temperature 0",
+            f"minigemini serve --model {shlex.quote(str(folder))}"]
 
 
 def _attention_figure(model, processor, s: DemoSettings) -> Path:
