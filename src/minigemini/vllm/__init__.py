@@ -11,9 +11,6 @@ Nothing here is imported unless vLLM is installed: this package is the vLLM side
 
 from __future__ import annotations
 
-ARCHITECTURE = "MiniGeminiForConditionalGeneration"
-TOKENIZER_MODE = "minigemini"
-
 
 def register() -> None:
     """Called by vLLM in every process it starts: registers the model, its tokenizer mode and renderer."""
@@ -22,11 +19,13 @@ def register() -> None:
     from vllm.renderers.registry import RENDERER_REGISTRY
     from vllm.tokenizers.registry import TokenizerRegistry
 
-    from .config import MiniGeminiVllmConfig, refuse_official_folders
+    from .config import ARCHITECTURE, TOKENIZER_MODE, MiniGeminiVllmConfig, refuse_official_folders
 
     if ARCHITECTURE not in ModelRegistry.get_supported_archs():
         ModelRegistry.register_model(ARCHITECTURE, "minigemini.vllm.model:MiniGeminiForConditionalGeneration")
-    TokenizerRegistry.tokenizers.setdefault(TOKENIZER_MODE, ("vllm.tokenizers.hf", "CachedHfTokenizer"))
-    RENDERER_REGISTRY.renderers.setdefault(TOKENIZER_MODE, ("minigemini.vllm.renderer", "MiniGeminiRenderer"))
-    MODELS_CONFIG_MAP.setdefault(ARCHITECTURE, MiniGeminiVllmConfig)
+    if TOKENIZER_MODE not in TokenizerRegistry.tokenizers:  # the plain HF tokenizer; our renderer does the rest
+        TokenizerRegistry.register(TOKENIZER_MODE, "vllm.tokenizers.hf", "CachedHfTokenizer")
+    if TOKENIZER_MODE not in RENDERER_REGISTRY.renderers:
+        RENDERER_REGISTRY.register(TOKENIZER_MODE, "minigemini.vllm.renderer", "MiniGeminiRenderer")
+    MODELS_CONFIG_MAP.setdefault(ARCHITECTURE, MiniGeminiVllmConfig)  # no register() for this map
     refuse_official_folders()

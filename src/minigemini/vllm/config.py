@@ -6,6 +6,9 @@ from vllm.model_executor.models.config import VerifyAndUpdateConfig
 
 from ..official import OFFICIAL_LLM_TYPES, CheckpointError
 
+ARCHITECTURE = "MiniGeminiForConditionalGeneration"
+TOKENIZER_MODE = "minigemini"
+
 
 class MiniGeminiVllmConfig(VerifyAndUpdateConfig):
     """Selects the `minigemini` tokenizer mode (per-chunk tokenization, our chat templates) unless the user
@@ -13,8 +16,6 @@ class MiniGeminiVllmConfig(VerifyAndUpdateConfig):
 
     @staticmethod
     def verify_and_update_model_config(model_config) -> None:
-        from . import TOKENIZER_MODE
-
         if model_config.tokenizer_mode == "auto":
             model_config.tokenizer_mode = TOKENIZER_MODE
 
