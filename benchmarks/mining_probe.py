@@ -2,7 +2,9 @@
 
 On the demo's synthetic "texture" task, train (a) the mining projections plus a small per-token MLP head
 with max-pooling over tokens, and (b) the same head on LR-only tokens; print held-out accuracy. The towers
-are the demo's frozen random ones. Usage: python benchmarks/mining_probe.py [--n 900] [--steps 150] [--pool max|mean]
+are the demo's frozen random ones. `--attention` instead reports how the demo's from-scratch LLM attends at
+initialisation (the other half of the question: can the LLM learn to read those tokens?).
+Usage: python benchmarks/mining_probe.py [--n 900] [--steps 150] [--pool max|mean] [--attention]
 """
 
 from __future__ import annotations
@@ -19,12 +21,42 @@ from minigemini.training.build import build_tiny
 from minigemini.training.recipe import ModelSpec
 
 
+def init_attention(qk_std: float | None) -> tuple[float, float]:
+    """(std of the attention logits, mean largest softmax weight) of the demo LLM's first layer at init,
+    on a real demo prompt (36 visual tokens and the question), for a given query/key init std."""
+    geometry = DemoSettings()
+    sample = next(iter(iter_samples(5, "train", 1, hr_size=geometry.hr_size, lr_size=geometry.lr_size)))
+    spec = model_spec(Variant("probe", True), 0, [sample.answer], geometry.lr_size, geometry.hr_size)
+    if qk_std is not None:
+        spec["tiny"]["llm_qk_init_std"] = qk_std
+    model, processor = build_tiny(ModelSpec(**spec))
+    inputs = processor(text=f"<image>\n{sample.question}", images=[Image.fromarray(sample.image)])
+    with torch.no_grad():
+        embeds = model.embed_with_images(inputs["input_ids"], model.get_image_features(
+            inputs["pixel_values"], inputs["pixel_values_aux"]).pooler_output)
+        attn = model.language_model.model.layers[0].self_attn
+        x = model.language_model.model.layers[0].input_layernorm(embeds)
+        t, d = x.shape[1], attn.head_dim
+        q = attn.q_proj(x).view(1, t, -1, d).transpose(1, 2)
+        k = attn.k_proj(x).view(1, t, -1, d).transpose(1, 2).repeat_interleave(q.shape[1] // (attn.k_proj.out_features // d), 1)
+        logits = (q @ k.transpose(-1, -2)) / d**0.5
+        causal = torch.ones(t, t, dtype=torch.bool).tril()
+        weights = logits.masked_fill(~causal, float("-inf")).softmax(-1)
+    return logits[..., causal].std().item(), weights[..., t // 2 :, :].amax(-1).mean().item()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=900)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--pool", choices=("max", "mean"), default="max")
+    parser.add_argument("--attention", action="store_true", help="report the LLM's attention at init and exit")
     args = parser.parse_args()
+    if args.attention:
+        for label, qk in (("query/key at the demo's llm_qk_init_std", None), ("query/key at llm_init_std 0.3", 0.3)):
+            std, top = init_attention(qk)
+            print(f"{label:40s} attention logit std {std:5.2f}, mean largest weight (2nd half of rows) {top:.2f}")
+        return
     torch.manual_seed(0)
     geometry = DemoSettings()
     samples = list(iter_samples(5, "train", args.n, tasks=("texture",), hr_size=geometry.hr_size,

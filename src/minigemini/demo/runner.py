@@ -79,6 +79,7 @@ def model_spec(variant: Variant, seed: int, vocabulary: list[str], lr_size: int 
         "tiny": {
             "seed": seed,
             "llm_init_std": 0.3,
+            "llm_qk_init_std": 0.02,  # near-uniform attention at the start; at 0.3 it is near one-hot (see README)
             "mining": variant.mining,
             "hd": False,
             "image_grid": grid,

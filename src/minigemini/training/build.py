@@ -16,19 +16,23 @@ def build_tiny(spec: ModelSpec):
 
     A random LLM at the usual 0.02 init emits near-uniform logits that no stage-1 adapter can steer
     (the loss sits at ln(vocab)); `llm_init_std` redraws the LLM's matrices wider, deterministically.
+    `llm_qk_init_std` draws the attention query/key projections at their own std instead: at 0.3 and width 96
+    the attention logits have std ~9, the softmax starts near one-hot and passes almost no gradient.
     """
     from ..tiny import build_tiny_model_and_processor
 
     kwargs = dict(spec.tiny or {})
     std = kwargs.pop("llm_init_std", None)
+    qk_std = kwargs.pop("llm_qk_init_std", std)
     kwargs.setdefault("aux_drop_path_in_training", spec.hr_drop_path_in_training)
     model, processor = build_tiny_model_and_processor(**kwargs)
     if std is not None:
         generator = torch.Generator().manual_seed(int(kwargs.get("seed", 0)) + 1)
         with torch.no_grad():
-            for weight in model.language_model.parameters():
+            for name, weight in model.language_model.named_parameters():
                 if weight.ndim == 2:
-                    weight.copy_(torch.randn(weight.shape, generator=generator) * std)
+                    scale = qk_std if name.endswith(("q_proj.weight", "k_proj.weight")) else std
+                    weight.copy_(torch.randn(weight.shape, generator=generator) * scale)
     return model, processor
 
 
