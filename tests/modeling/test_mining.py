@@ -48,6 +48,15 @@ def ours_hd(m, lr_global, lr_crops, stages, side, grid=2):
     return out_global, m(lr_crops, stages, side)
 
 
+def ours_and_reference_hd(m, lr_global, lr_crops, stages, side):
+    """Ours (in m's dtype), then the float64 per-token reference on the same rounded inputs (m becomes float64)."""
+    glob, local = ours_hd(m, lr_global, lr_crops, stages, side)
+    m.double()
+    s64 = [s.double() for s in stages]
+    truth_global = mine_reference(m, lr_global.double(), s64, hd_global=True)
+    return glob, local, truth_global, mine_reference(m, lr_crops.double(), s64, grid=2)
+
+
 def test_window_partition_gives_token_r_c_the_rows_rM_and_cols_cM_in_row_major_order():
     grid, m, d = 3, 2, 2
     side = grid * m
@@ -93,11 +102,7 @@ def test_factorised_mining_equals_per_token_loop_fp32_hd_global_and_local():
     lr_global = torch.randn(2, 16, D)
     lr_crops = torch.randn(2, 4, 16, D)
     with torch.no_grad():
-        glob, local = ours_hd(m, lr_global, lr_crops, stages, side)
-        m.double()
-        s64 = [s.double() for s in stages]
-        truth_global = mine_reference(m, lr_global.double(), s64, hd_global=True)
-        truth_local = mine_reference(m, lr_crops.double(), s64, grid=2)
+        glob, local, truth_global, truth_local = ours_and_reference_hd(m, lr_global, lr_crops, stages, side)
     assert rel_err(glob, truth_global) < 2e-6
     assert rel_err(local, truth_local) < 2e-6
 
@@ -145,11 +150,7 @@ def test_factorised_mining_bf16_hd_matches_reference_loosely():
     stages = [s.bfloat16() for s in random_stages(1, 16, seed=8)]
     lr_global, lr_crops = torch.randn(1, 16, D).bfloat16(), torch.randn(1, 4, 16, D).bfloat16()
     with torch.no_grad():
-        glob, local = ours_hd(m, lr_global, lr_crops, stages, 16)
-        m.double()
-        s64 = [s.double() for s in stages]
-        truth_global = mine_reference(m, lr_global.double(), s64, hd_global=True)
-        truth_local = mine_reference(m, lr_crops.double(), s64, grid=2)
+        glob, local, truth_global, truth_local = ours_and_reference_hd(m, lr_global, lr_crops, stages, 16)
     assert rel_err(glob, truth_global) < 2e-2
     assert rel_err(local, truth_local) < 2e-2
 
@@ -204,11 +205,7 @@ def test_factorised_mining_equals_the_reference_in_the_real_window_geometry_hd()
     stages = random_stages(1, side, seed=14, offset=0.5)
     lr_global, lr_crops = torch.randn(1, 9, D), torch.randn(1, 4, 9, D)
     with torch.no_grad():
-        glob, local = ours_hd(m, lr_global, lr_crops, stages, side)
-        m.double()
-        s64 = [s.double() for s in stages]
-        truth_global = mine_reference(m, lr_global.double(), s64, hd_global=True)
-        truth_local = mine_reference(m, lr_crops.double(), s64, grid=2)
+        glob, local, truth_global, truth_local = ours_and_reference_hd(m, lr_global, lr_crops, stages, side)
     assert rel_err(glob, truth_global) < 2e-6
     assert rel_err(local, truth_local) < 2e-6
 
