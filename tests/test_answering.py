@@ -108,6 +108,14 @@ def test_a_long_answer_with_the_largest_stops_costs_linear_work(tokenizer):
     assert decoder.matcher.steps <= 2 * len(text) * len(stops)
 
 
+def test_a_row_cut_inside_a_character_ends_before_it(tokenizer):
+    ids = tokenizer("ab \u65e5\u672c", add_special_tokens=False)["input_ids"]
+    cut = next(k for k in range(1, len(ids)) if tokenizer.decode(ids[:k]).endswith("\ufffd"))
+    decoder = TextDecoder(tokenizer)
+    text = "".join(decoder.add(t) for t in ids[:cut]) + decoder.flush()
+    assert text == tokenizer.decode(ids[:cut]).rstrip("\ufffd") and "\ufffd" not in text
+
+
 def test_the_matcher_holds_back_exactly_a_possible_stop_beginning():
     matcher = StopMatcher(["abcab"])
     assert matcher.feed("xxabca") is None and matcher.held == 4

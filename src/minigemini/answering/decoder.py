@@ -45,10 +45,11 @@ class TextDecoder:
         return self._feed(new)
 
     def flush(self) -> str:
-        """At the end of generation: whatever was held back (unless a stop string ended the row)."""
+        """At the end of generation: whatever was held back (unless a stop string ended the row), without the
+        bytes of a character the row did not finish."""
         if self.stopped:
             return ""
-        out = self._feed(self._unread())
+        out = self._feed(self._unread().rstrip("\ufffd"))  # an unfinished UTF-8 sequence is not text (as vLLM)
         self._prefix = self._read = len(self.ids)
         if self.stopped:
             return out
