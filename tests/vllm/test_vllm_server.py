@@ -2,9 +2,7 @@
 `/v1/chat/completions` with a base64 image (plain and streamed) exactly like our own server, from the same
 prompt tokens as `minigemini chat` builds.
 
-The tiny model is taught one answer (then EOS), so both servers end on EOS with whole characters: a random
-model's text can end inside a multi-byte character when `max_tokens` cuts it, where our server writes U+FFFD
-and vLLM drops the incomplete bytes (a detokenizer difference, not a model one)."""
+The tiny model is taught one answer, so both servers end on EOS (`finish_reason` "stop") with whole characters."""
 
 from __future__ import annotations
 
