@@ -111,7 +111,7 @@ def hf_reference(model_dir: Path, requests: list[dict], max_tokens: int) -> list
 
 
 def run_vllm_worker(job: dict, tmp: Path, timeout: float = 600) -> list[dict]:
-    """Run tests/vllm/vllm_worker.py in .venv-vllm; its stderr tail is in the error if it fails."""
+    """Run tests/vllm_engine/vllm_worker.py in .venv-vllm; its stderr tail is in the error if it fails."""
     job_file, out_file = tmp / "job.json", tmp / "out.json"
     job_file.write_text(json.dumps(job))
     proc = subprocess.run([str(VLLM_PYTHON), str(WORKER), str(job_file), str(out_file)], capture_output=True,
