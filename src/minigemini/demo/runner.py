@@ -91,7 +91,7 @@ def model_spec(variant: Variant, seed: int, vocabulary: list[str], lr_size: int 
                               "num_hidden_layers": 2, "num_attention_heads": 2},
             "aux_vision_config": {"hidden_sizes": [16, 32, 48, 64], "depths": [1, 1, 1, 1], "drop_path_rate": 0.0},
             "text_config": {"hidden_size": 96, "intermediate_size": 192, "num_hidden_layers": 2,
-                            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 24},
+                            "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 12},
         },
         "max_length": 512,
     }
