@@ -322,3 +322,34 @@ def test_a_shared_beginning_is_copied_so_each_conversation_keeps_its_own_prefix(
     answer, prefilled, total = ask(follow, [red()])
     assert prefilled < total - processor.image_seq_length, "the red conversation's prefix survived the blue one"
     assert answer == processor.decode(plain_greedy_ids(model, processor, follow, [red()], 4))
+
+
+def test_a_failed_batch_tells_clients_nothing_of_the_exception(tiny, monkeypatch):
+    from minigemini.serving.engine import Engine
+    from minigemini.serving.jobs import Failed, Job
+    from minigemini.serving.sampling import SamplingParams
+
+    model, processor = tiny
+    engine = Engine(model, processor, max_batch_size=1)
+    secret = "<_io.BytesIO object at 0xdeadbeef> /srv/secret/path"
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(engine, "_generate", broken)
+    loop = asyncio.new_event_loop()
+    prompt = processor.apply_chat_template([user_turn("What is it?", 1)])
+    job = Job(processor(text=[prompt], images=[[red()]]), max_tokens=4, sampling=SamplingParams(), loop=loop)
+    engine.submit(job)
+
+    async def collect():
+        return [event async for event in job.events()]
+
+    try:
+        events = loop.run_until_complete(asyncio.wait_for(collect(), 60))
+    finally:
+        engine.close(30)
+        loop.close()
+    assert isinstance(events[-1], Failed)
+    assert "RuntimeError" not in events[-1].message and "0xdeadbeef" not in events[-1].message
+    assert "secret" not in events[-1].message

@@ -98,10 +98,10 @@ class Engine:
         while (batch := self._next_batch()) is not None:
             try:
                 self._generate(batch)
-            except Exception as err:  # report to every waiting client, keep serving
+            except Exception:  # report to every waiting client (details stay in the server log), keep serving
                 log.exception("generate() failed for a batch of %d", len(batch))
                 for job in batch:
-                    job.emit(Failed(f"Generation failed: {type(err).__name__}: {err}"))
+                    job.emit(Failed("Generation failed on the server; the details are in its log. Retry the request."))
 
     def _generate(self, jobs: list[Job]) -> None:
         sampler = RowSampler([job.sampling for job in jobs])
