@@ -1,7 +1,7 @@
 """The Mini-Gemini architecture: towers, patch info mining, projector and the LLM wrapper."""
 
 from .mining import PatchInfoMining
-from .modeling_minigemini import MiniGeminiForConditionalGeneration, MiniGeminiPreTrainedModel
+from .modeling_minigemini import MiniGeminiForConditionalGeneration, MiniGeminiPreTrainedModel, build_image_modules
 from .projector import build_projector
 from .towers import HighResConvNeXtTower, LowResVisionTower
 
@@ -11,5 +11,6 @@ __all__ = [
     "MiniGeminiForConditionalGeneration",
     "MiniGeminiPreTrainedModel",
     "PatchInfoMining",
+    "build_image_modules",
     "build_projector",
 ]

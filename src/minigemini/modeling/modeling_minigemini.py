@@ -13,6 +13,23 @@ from .projector import build_projector
 from .towers import HighResConvNeXtTower, LowResVisionTower
 
 
+def build_image_modules(config: MiniGeminiConfig, aux_drop_path_in_training: bool):
+    """The image path's modules: (LR tower, HR tower or None, PatchInfoMining or None, projector).
+
+    Shared by the transformers model and the vLLM plugin, so both build the same modules with the same names.
+    """
+    vision_tower = LowResVisionTower(config.vision_config, config.vision_feature_layer, config.vision_feature_select)
+    lr_dim = vision_tower.hidden_size
+    aux_vision_tower = mining = None
+    if config.mining:
+        if config.vision_feature_select != "patch":
+            raise ValueError("Patch info mining needs vision_feature_select='patch' (one query per patch).")
+        aux_vision_tower = HighResConvNeXtTower(config.aux_vision_config, aux_drop_path_in_training)
+        mining = PatchInfoMining(lr_dim, aux_vision_tower.stage_dims, config.mining_chunk_channels)
+    projector = build_projector(config.projector_type, lr_dim, config.text_config.hidden_size)
+    return vision_tower, aux_vision_tower, mining, projector
+
+
 class MiniGeminiPreTrainedModel(PreTrainedModel):
     config: MiniGeminiConfig
     config_class = MiniGeminiConfig
@@ -49,19 +66,8 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
 
     def __init__(self, config: MiniGeminiConfig):
         super().__init__(config)
-        self.vision_tower = LowResVisionTower(
-            config.vision_config, config.vision_feature_layer, config.vision_feature_select
-        )
-        lr_dim = self.vision_tower.hidden_size
-        if config.mining:
-            if config.vision_feature_select != "patch":
-                raise ValueError("Patch info mining needs vision_feature_select='patch' (one query per patch).")
-            self.aux_vision_tower = HighResConvNeXtTower(config.aux_vision_config, config.aux_drop_path_in_training)
-            self.mining = PatchInfoMining(lr_dim, self.aux_vision_tower.stage_dims, config.mining_chunk_channels)
-        else:
-            self.aux_vision_tower = None
-            self.mining = None
-        self.projector = build_projector(config.projector_type, lr_dim, config.text_config.hidden_size)
+        self.vision_tower, self.aux_vision_tower, self.mining, self.projector = build_image_modules(
+            config, config.aux_drop_path_in_training)
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.freeze_vision_towers()
         self.post_init()

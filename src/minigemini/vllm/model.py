@@ -18,8 +18,8 @@ from vllm.model_executor.models.utils import AutoWeightsLoader, init_vllm_regist
 from vllm.multimodal import MULTIMODAL_REGISTRY
 
 from ..constants import IMAGE_TOKEN
-from ..modeling import HighResConvNeXtTower, LowResVisionTower, PatchInfoMining, build_projector
 from ..modeling import MiniGeminiForConditionalGeneration as HfMiniGemini
+from ..modeling import build_image_modules
 from .processing import MiniGeminiDummyInputsBuilder, MiniGeminiMultiModalProcessor, MiniGeminiProcessingInfo
 
 
@@ -45,16 +45,7 @@ class MiniGeminiForConditionalGeneration(nn.Module, SupportsMultiModal, Supports
         config = vllm_config.model_config.hf_config
         self.config = config
         with self._mark_tower_model(vllm_config, "image"):
-            self.vision_tower = LowResVisionTower(
-                config.vision_config, config.vision_feature_layer, config.vision_feature_select
-            )
-            lr_dim = self.vision_tower.hidden_size
-            if config.mining:
-                self.aux_vision_tower = HighResConvNeXtTower(config.aux_vision_config, False)
-                self.mining = PatchInfoMining(lr_dim, self.aux_vision_tower.stage_dims, config.mining_chunk_channels)
-            else:
-                self.aux_vision_tower = self.mining = None
-            self.projector = build_projector(config.projector_type, lr_dim, config.text_config.hidden_size)
+            self.vision_tower, self.aux_vision_tower, self.mining, self.projector = build_image_modules(config, False)
         text_config = config.text_config
         architectures = None if text_config.architectures else [MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[text_config.model_type]]
         with self._mark_language_model(vllm_config):
