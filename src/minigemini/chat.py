@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .answering import Answerer
+from .answering import Answerer, user_turn
 
 
 @dataclass
@@ -50,8 +50,7 @@ class ChatSession:
     def _messages(self, new: ChatTurn) -> list[dict]:
         messages = []
         for turn in [*self.turns, new]:
-            content = [{"type": "image"} for _ in turn.images] + [{"type": "text", "text": turn.user}]
-            messages.append({"role": "user", "content": content})
+            messages.append(user_turn(turn.user, len(turn.images)))
             if turn is not new:
                 messages.append({"role": "assistant", "content": turn.answer})
         return messages
