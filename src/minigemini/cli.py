@@ -125,6 +125,8 @@ def demo(
     n_train: int | None = typer.Option(None, help="Training images per seed."),
     n_test: int | None = typer.Option(None, help="Held-out test images per seed."),
     workers: int = typer.Option(2, help="Trainings run side by side (each on cores / workers threads)."),
+    llm: str | None = typer.Option(None, help="A real pretrained LLM instead of the tiny random one: smollm2 "
+                                   "(SmolLM2-135M-Instruct, LoRA-tuned; a smaller default budget)."),
 ):
     """Offline demo: train an LR-only baseline and MGM on a fine-detail task, compare them, save plots.
 
@@ -133,6 +135,14 @@ def demo(
     """
     from .demo import DemoSettings, run_demo
 
+    if llm is not None:  # a missing wheel or unknown name: one line naming the fix, before any work
+        from .pretrained_llm import PretrainedLLMUnavailable, find_gguf
+
+        try:
+            find_gguf(llm)
+        except (ValueError, PretrainedLLMUnavailable) as err:
+            console.print(str(err), style="red", markup=False)
+            raise typer.Exit(2) from None
     kw = {"run_dir": run_dir, "hd": hd, "retrain": retrain, "workers": workers}
     if seeds is not None:
         kw["seeds"] = tuple(int(x) for x in seeds.split(",") if x.strip())
@@ -140,7 +150,7 @@ def demo(
         kw["n_train"] = n_train
     if n_test is not None:
         kw["n_test"] = n_test
-    run_demo(DemoSettings.quick(**kw) if quick else DemoSettings(**kw))
+    run_demo(DemoSettings.for_llm(llm, quick, **kw))
 
 
 @app.command()

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from ..data.synthetic import DatasetPaths, format_report, generate_dataset, honesty_check, iter_samples
 from .evaluate import EvalResult, answer_questions, evaluate_split
+from .pretrained import BUDGET, LORA, QUICK_BUDGET, lr_tower_folder, pretrained_spec
 from .plots import plot_accuracy_bars, plot_loss_curves, plot_mining_attention
 
 console = Console(width=max(Console().width, 110))
@@ -55,7 +56,9 @@ class DemoSettings:
     batch_size: int = 8
     align_lr: float = 3e-3
     instruct_lr: float = 2e-3
+    adapter_lr_multiplier: float = 1.0  # instruct stage on a pretrained LLM: projector + mining lr / LoRA lr
     hd: bool = False
+    llm: str | None = None  # None: a tiny random LLM; "smollm2": SmolLM2-135M-Instruct (see demo/pretrained.py)
     retrain: bool = False
     workers: int = 2  # trainings run side by side, each on cpu_count // workers threads
     fresh_questions: int = 4
@@ -69,6 +72,17 @@ class DemoSettings:
                     honesty_samples=60, batch_size=8)
         base.update(kw)
         return cls(**base)
+
+    @classmethod
+    def for_llm(cls, llm: str | None, quick: bool = False, **kw) -> "DemoSettings":
+        """The defaults for an LLM: the tiny random one's, or a pretrained one's smaller budget (demo/pretrained.py)."""
+        base = {} if llm is None else dict(QUICK_BUDGET if quick else BUDGET, llm=llm)
+        base.update(kw)
+        return cls.quick(**base) if quick else cls(**base)
+
+
+LR_TOWER = {"patch_size": 8, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2}
+HR_TOWER = {"hidden_sizes": [16, 32, 48, 64], "depths": [1, 1, 1, 1], "drop_path_rate": 0.0}
 
 
 def model_spec(variant: Variant, seed: int, vocabulary: list[str], lr_size: int = 48, hr_size: int = 192) -> dict:
@@ -87,9 +101,8 @@ def model_spec(variant: Variant, seed: int, vocabulary: list[str], lr_size: int 
             "aux_image_size": hr_size * grid,
             "template": "mistral_instruct",
             "tokenizer_corpus": vocabulary * 8,
-            "vision_config": {"image_size": lr_size, "patch_size": 8, "hidden_size": 64, "intermediate_size": 128,
-                              "num_hidden_layers": 2, "num_attention_heads": 2},
-            "aux_vision_config": {"hidden_sizes": [16, 32, 48, 64], "depths": [1, 1, 1, 1], "drop_path_rate": 0.0},
+            "vision_config": {"image_size": lr_size, **LR_TOWER},
+            "aux_vision_config": HR_TOWER,
             "text_config": {"hidden_size": 96, "intermediate_size": 192, "num_hidden_layers": 2,
                             "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 12},
         },
@@ -99,9 +112,17 @@ def model_spec(variant: Variant, seed: int, vocabulary: list[str], lr_size: int 
 
 def _recipe(stage: str, variant: Variant, seed: int, data: DatasetPaths, s: DemoSettings, vocab: list[str],
             adapter: Path | None = None) -> dict:
-    model = model_spec(variant, seed, vocab, s.lr_size, s.hr_size)
+    if s.llm is None:
+        model = model_spec(variant, seed, vocab, s.lr_size, s.hr_size)
+    else:
+        from ..pretrained_llm import pretrained_llm_folder
+
+        tower = lr_tower_folder(s.run_dir, seed, s.lr_size, LR_TOWER)
+        model = pretrained_spec(pretrained_llm_folder(s.llm), tower, variant.mining, 2 if variant.hd else 1,
+                                variant.hr_size or s.hr_size, HR_TOWER)
     if adapter is not None:
         model["adapter"] = str(adapter)
+    pretrained = s.llm is not None and stage == "instruct"
     return {
         "name": f"demo-{stage}",
         "stage": stage,
@@ -111,7 +132,9 @@ def _recipe(stage: str, variant: Variant, seed: int, data: DatasetPaths, s: Demo
         "train": {"lr": s.align_lr if stage == "align" else s.instruct_lr,
                   "epochs": s.align_epochs if stage == "align" else s.instruct_epochs,
                   "per_device_batch_size": s.batch_size, "precision": "fp32", "gradient_checkpointing": False,
-                  "seed": seed, "save_steps": 0, "warmup_ratio": 0.03},
+                  "seed": seed, "save_steps": 0, "warmup_ratio": 0.03,
+                  "lr_multipliers": {"projector": s.adapter_lr_multiplier, "mining": s.adapter_lr_multiplier} if pretrained else {}},
+        "lora": LORA if pretrained else {},
         "logging": {"tensorboard": False},
     }
 
@@ -312,6 +335,12 @@ def run_demo(s: DemoSettings) -> dict:
     curves: dict[str, Path] = {}
     _check_cache(s)
     vocab, chance = prepare_data(s)
+    if s.llm is not None:  # convert the LLM once and write each seed's LR tower before the workers start
+        from ..pretrained_llm import pretrained_llm_folder
+
+        console.print(f"pretrained LLM {s.llm}: {pretrained_llm_folder(s.llm)}")
+        for seed in s.seeds:
+            lr_tower_folder(s.run_dir, seed, s.lr_size, LR_TOWER)
     console.rule("honesty check: one simple classifier on each view of fresh images")
     honesty = honesty_check(list(iter_samples(30_000 + s.seeds[0], "test", s.honesty_samples, hr_size=s.hr_size,
                                               lr_size=s.lr_size)), lr_size=s.lr_size)
@@ -356,16 +385,20 @@ def run_demo(s: DemoSettings) -> dict:
         console.print(f"  {name}: {path}")
     console.print(f"  results: {s.run_dir / 'results.json'}   (total {elapsed / 60:.1f} min)")
     console.rule("keep using the trained MGM (a from_pretrained folder)")
-    for command in _use_commands(mgm_final, fresh):
+    for command in _use_commands(mgm_final, fresh, text_question=s.llm is not None):
         console.print(command, markup=False, soft_wrap=True)
     return summary
 
 
-def _use_commands(folder: Path, fresh: list[dict]) -> list[str]:
-    """Shell commands that chat with / serve the demo's MGM folder."""
+TEXT_QUESTION = "What is the capital of France?"
+
+
+def _use_commands(folder: Path, fresh: list[dict], text_question: bool = False) -> list[str]:
+    """Shell commands that chat with / serve the demo's MGM folder (a pretrained LLM: also without an image)."""
     ask = f" --image {shlex.quote(fresh[0]['image'])} --prompt {shlex.quote(fresh[0]['question'])}" if fresh else ""
-    return [f"minigemini chat --model {shlex.quote(str(folder))}{ask} --temperature 0",
-            f"minigemini serve --model {shlex.quote(str(folder))}"]
+    model = shlex.quote(str(folder))
+    text = [f"minigemini chat --model {model} --prompt {shlex.quote(TEXT_QUESTION)} --temperature 0"] if text_question else []
+    return [f"minigemini chat --model {model}{ask} --temperature 0", *text, f"minigemini serve --model {model}"]
 
 
 def _attention_figure(model, processor, s: DemoSettings) -> Path:

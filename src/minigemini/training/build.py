@@ -65,6 +65,7 @@ def build_from_parts(spec: ModelSpec, quantization_config=None):
         aux_image_size=spec.aux_image_size,
         image_grid=spec.image_grid,
         image_global=spec.image_global,
+        mining=spec.mining,
         image_aspect_ratio=spec.aspect_ratio,
         image_token_id=add_image_token(tokenizer),
         tokenizer_model_max_length=spec.max_length,

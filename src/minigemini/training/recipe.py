@@ -28,6 +28,7 @@ class ModelSpec:
     aux_image_size: int = 768
     image_grid: int = 1
     image_global: bool = False
+    mining: bool = True  # False: the LR-only (LLaVA-style) baseline, no HR tower
     aspect_ratio: Literal["pad", "square"] = "pad"
     template: str | None = None
     max_length: int = 2048
