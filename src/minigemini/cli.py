@@ -141,7 +141,7 @@ def demo(
         try:
             find_gguf(llm)
         except (ValueError, PretrainedLLMUnavailable) as err:
-            console.print(str(err), style="red", markup=False)
+            console.print(str(err), style="red", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
     kw = {"run_dir": run_dir, "hd": hd, "retrain": retrain, "workers": workers}
     if seeds is not None:
