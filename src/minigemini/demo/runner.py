@@ -56,7 +56,7 @@ class DemoSettings:
     batch_size: int = 8
     align_lr: float = 3e-3
     instruct_lr: float = 2e-3
-    adapter_lr_multiplier: float = 1.0  # instruct stage on a pretrained LLM: projector + mining lr / LoRA lr
+    adapter_lr_multiplier: float | None = None  # instruct stage on a pretrained LLM: projector + mining lr / LoRA lr
     hd: bool = False
     llm: str | None = None  # None: a tiny random LLM; "smollm2": SmolLM2-135M-Instruct (see demo/pretrained.py)
     retrain: bool = False
@@ -133,7 +133,7 @@ def _recipe(stage: str, variant: Variant, seed: int, data: DatasetPaths, s: Demo
                   "epochs": s.align_epochs if stage == "align" else s.instruct_epochs,
                   "per_device_batch_size": s.batch_size, "precision": "fp32", "gradient_checkpointing": False,
                   "seed": seed, "save_steps": 0, "warmup_ratio": 0.03,
-                  "lr_multipliers": {"projector": s.adapter_lr_multiplier, "mining": s.adapter_lr_multiplier} if pretrained else {}},
+                  "lr_multipliers": dict.fromkeys(("projector", "mining"), s.adapter_lr_multiplier or 1.0) if pretrained else {}},
         "lora": LORA if pretrained else {},
         "logging": {"tensorboard": False},
     }
