@@ -37,3 +37,55 @@ def test_layers_after_the_feature_layer_never_run():
 def test_feature_layer_outside_the_vit_is_a_clear_error():
     with pytest.raises(ValueError, match="vision_feature_layer=-6 is outside a 4-layer ViT"):
         LowResVisionTower(CLIPVisionConfig(**SMALL), feature_layer=-6)
+
+
+def _small_convnext():
+    from transformers import ConvNextConfig
+
+    from minigemini.modeling.towers import HighResConvNeXtTower
+
+    torch.manual_seed(0)
+    config = ConvNextConfig(hidden_sizes=[16, 24, 32, 48], depths=[2, 1, 2, 1], layer_scale_init_value=0.5)
+    return HighResConvNeXtTower(config).eval()
+
+
+def test_fused_convnext_inference_equals_transformers_blocks(monkeypatch):
+    """CPU fp32 inference fuses GELU into oneDNN's GEMM; every stage map equals transformers' own blocks."""
+    import minigemini.modeling.towers as towers
+
+    if towers._ONEDNN_LINEAR is None:
+        pytest.fail("this torch has no oneDNN; the fused path is what CPU inference runs here")
+    tower = _small_convnext()
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        reference, x = [], tower.embeddings(pixels)
+        for stage in tower.stages:  # transformers' ConvNextStage.forward, block by block
+            x = stage(x)
+            reference.append(x)
+        calls = []
+        onednn = towers._ONEDNN_LINEAR
+        monkeypatch.setattr(towers, "_ONEDNN_LINEAR", lambda *a: calls.append(a[3]) or onednn(*a))
+        fused = tower(pixels)
+    assert calls.count("gelu") == 6 and calls.count("none") == 6  # every block, both GEMMs
+    for ours, ref in zip(fused, reference, strict=True):
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_convnext_keeps_the_module_path_for_training_and_int8():
+    """Gradients need autograd's Linear; int8 swaps in quantized Linears: neither takes the fused path."""
+    tower = _small_convnext()
+    pixels = torch.randn(1, 3, 64, 64)
+    assert not tower._can_fuse(tower.embeddings(pixels))  # grad enabled
+    tower.train()
+    with torch.no_grad():
+        assert not tower._can_fuse(pixels)
+    tower.eval()
+    with torch.no_grad():
+        assert tower._can_fuse(pixels)
+        assert not tower._can_fuse(pixels.to(torch.bfloat16))
+        from minigemini.quantization import quantize_int8
+
+        holder = torch.nn.Module()
+        holder.aux_vision_tower = tower
+        quantize_int8(holder)
+        assert not tower._can_fuse(pixels)
