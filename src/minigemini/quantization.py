@@ -6,7 +6,8 @@ measured about 2x slower than fp32 (docs/performance.md).
 
 `quantize_int8`: int8 weights (per output channel) with dynamically quantized int8 activations (one scale
 per call, computed from the input) for every `nn.Linear` of the CLIP tower, ConvNeXt's pointwise MLPs and
-the projector, through `torch.ao.quantization.quantize_dynamic` (fbgemm VNNI kernels). torchao's
+the projector, as torch.ao's dynamic int8 Linear (what `torch.ao.quantization.quantize_dynamic` swaps in;
+fbgemm VNNI kernels), layer by layer so that loading with `--quantize int8` never holds more than fp32 does. torchao's
 `Int8DynamicActivationInt8WeightConfig` was measured too: in eager mode on this CPU it is slower than
 fp32, while torch.ao's kernels are about 4x faster (docs/performance.md). Softmax, LayerNorms, convolutions,
 embeddings, patch info mining and the LLM stay fp32 (see QUANTIZED_PARTS).
@@ -15,6 +16,7 @@ embeddings, patch info mining and the LLM stay fp32 (see QUANTIZED_PARTS).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -46,9 +48,13 @@ def auto_dtype(device: str | torch.device) -> torch.dtype:
 QUANTIZED_PARTS = ("vision_tower", "aux_vision_tower", "projector")
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
+def quantize_int8(model: nn.Module, weights: Callable[[str], torch.Tensor] | None = None) -> nn.Module:
     """Replace the Linear layers of a fp32 MiniGemini model's towers and projector in place (CPU only).
 
+    One layer at a time, each fp32 weight dropped as soon as its int8 copy exists, so the towers' fp32 and int8
+    weights are never resident together. `weights(name)` (optional) returns state-dict tensor `name` in fp32,
+    read afresh (`loading.checkpoint_tensors`): the model's own memory-mapped Linear weights are then never
+    paged in. Same int8 weights as `torch.ao.quantization.quantize_dynamic` with `per_channel_dynamic_qconfig`.
     Returns the model; it can answer but not be trained or saved.
     """
     if any(p.device.type != "cpu" for p in model.parameters()):
@@ -59,9 +65,27 @@ def quantize_int8(model: nn.Module) -> nn.Module:
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel")
         from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+        from torch.ao.quantization import per_channel_dynamic_qconfig
 
-        parts = [name for name in QUANTIZED_PARTS if getattr(model, name, None) is not None]
-        quantize_dynamic(model, dict.fromkeys(parts, per_channel_dynamic_qconfig), dtype=torch.qint8,
-                         mapping={nn.Linear: DynamicInt8Linear}, inplace=True)
+        for part in (name for name in QUANTIZED_PARTS if getattr(model, name, None) is not None):
+            # names, not modules: a list of the modules would keep every fp32 weight alive to the end
+            names = [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) is nn.Linear]
+            for name in names:  # exactly nn.Linear, as quantize_dynamic's mapping
+                linear = model.get_submodule(name)
+                source = linear if weights is None else _read_linear(linear, name, weights)
+                source.qconfig = per_channel_dynamic_qconfig
+                parent, _, attr = name.rpartition(".")
+                setattr(model.get_submodule(parent), attr, DynamicInt8Linear.from_float(source))
+                del source, linear  # the fp32 weight goes now, before the next layer is read
     return model
+
+
+def _read_linear(like: nn.Linear, name: str, weights: Callable[[str], torch.Tensor]) -> nn.Linear:
+    """A Linear shaped like `like` holding `weights(name + ".weight")` (and the bias), fp32."""
+    linear = nn.Linear(like.in_features, like.out_features, bias=like.bias is not None, device="meta")
+    for key, param in linear.named_parameters(recurse=False):
+        tensor = weights(f"{name}.{key}")
+        if tensor.shape != param.shape or tensor.dtype != torch.float32:
+            raise ValueError(f"{name}.{key}: {tuple(tensor.shape)} {tensor.dtype} read, {tuple(param.shape)} float32 expected")
+        setattr(linear, key, nn.Parameter(tensor, requires_grad=False))
+    return linear

@@ -100,11 +100,15 @@ class MiniGeminiForConditionalGeneration(MiniGeminiPreTrainedModel, GenerationMi
         from ..official import CheckpointError, read_official
         from ..quiet import quiet_transformers
 
-        official = read_official(path, lr_tower=lr_tower, hr_tower=hr_tower, template=template)
+        dtype = dtype or torch_dtype or torch.float32
+        as_read = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype  # "float32"; not "auto"
+        # converted as read, file by file: the shards and the model's weights are never all resident together
+        official = read_official(path, lr_tower=lr_tower, hr_tower=hr_tower, template=template,
+                                 dtype=as_read if isinstance(as_read, torch.dtype) else None)
         with quiet_transformers():  # its bars and config advice concern the translation, not the user
             model, info = super().from_pretrained(
                 None, config=official.config, state_dict=official.state_dict,
-                dtype=dtype or torch_dtype or torch.float32, output_loading_info=True, **kwargs,
+                dtype=dtype, output_loading_info=True, **kwargs,
             )
         missing = sorted(info["missing_keys"])
         unexpected = sorted(map(str, info["unexpected_keys"] | info["mismatched_keys"]))

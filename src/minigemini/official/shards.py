@@ -40,26 +40,32 @@ def _load_bin(file: Path) -> dict[str, torch.Tensor]:
         return torch.load(file, map_location="cpu", weights_only=True)
 
 
-def _read(files: list[Path], rename: Callable[[str], str | None], shapes_only: bool) -> dict:
+def _read(files: list[Path], rename: Callable[[str], str | None], shapes_only: bool, dtype: torch.dtype | None) -> dict:
     from safetensors import safe_open
 
+    def value(tensor):
+        return tensor if dtype is None else tensor.to(dtype)
+
     out = {}
-    for file in files:
+    for file in files:  # converted tensors do not hold the file's map: it goes at the end of each file
         if file.suffix == ".safetensors":
             with safe_open(file, framework="pt") as f:
                 for key in f.keys():
                     if new := rename(key):
-                        out[new] = tuple(f.get_slice(key).get_shape()) if shapes_only else f.get_tensor(key)
+                        out[new] = tuple(f.get_slice(key).get_shape()) if shapes_only else value(f.get_tensor(key))
         else:
-            out.update({new: tuple(v.shape) if shapes_only else v for k, v in _load_bin(file).items() if (new := rename(k))})
+            out.update({new: tuple(v.shape) if shapes_only else value(v) for k, v in _load_bin(file).items() if (new := rename(k))})
     return out
 
 
-def read_tensors(files: list[Path], rename: Callable[[str], str | None]) -> dict[str, torch.Tensor]:
-    """All tensors of `files` under `rename(key)` (keys it maps to None are skipped)."""
-    return _read(files, rename, shapes_only=False)
+def read_tensors(files: list[Path], rename: Callable[[str], str | None], dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """All tensors of `files` under `rename(key)` (keys it maps to None are skipped), in `dtype` if given.
+
+    Converting here, one file at a time, means the shards' bf16 and the model's fp32 weights are never all
+    resident together (the loader would otherwise convert from a state dict holding every shard)."""
+    return _read(files, rename, shapes_only=False, dtype=dtype)
 
 
 def read_shapes(files: list[Path], rename: Callable[[str], str | None]) -> dict[str, tuple[int, ...]]:
     """Every tensor's shape under `rename(key)`, from safetensors headers (`.bin`: memory-mapped, not read)."""
-    return _read(files, rename, shapes_only=True)
+    return _read(files, rename, shapes_only=True, dtype=None)

@@ -33,7 +33,8 @@ class OfficialCheckpoint:
     state_dict: dict[str, torch.Tensor] | None
 
 
-def _add_tower(kind: str, name: str | None, path: Path, override: str | None, shapes: dict, state: dict | None) -> Path | None:
+def _add_tower(kind: str, name: str | None, path: Path, override: str | None, shapes: dict, state: dict | None,
+               dtype: torch.dtype | None = None) -> Path | None:
     """Bring a tower missing from the checkpoint in from its folder (shapes, and tensors when `state` is given).
 
     Returns the local folder used, or None when only a hub id is known and no weights are wanted."""
@@ -48,17 +49,18 @@ def _add_tower(kind: str, name: str | None, path: Path, override: str | None, sh
     if state is None:
         shapes.update(read_shapes(files, rename))
     else:
-        tensors = read_tensors(files, rename)
+        tensors = read_tensors(files, rename, dtype)
         state.update(tensors)
         shapes.update({k: tuple(v.shape) for k, v in tensors.items()})
     return folder
 
 
-def _lr_vision_config(name: str, path: Path, override: str | None, shapes: dict, state: dict | None):
+def _lr_vision_config(name: str, path: Path, override: str | None, shapes: dict, state: dict | None,
+                      dtype: torch.dtype | None):
     """The LR tower's config: its folder's config.json when one resolves locally, else from its tensor shapes,
     else None (only a hub id of the official CLIP ViT-L/14-336 is known: our default config)."""
     if not any(k.startswith(LR_TOWER) for k in shapes):
-        folder = _add_tower("lr", name, path, override, shapes, state)
+        folder = _add_tower("lr", name, path, override, shapes, state, dtype)
     else:
         loc = resolve_tower(name, path, override)
         folder = Path(loc) if loc and Path(loc).is_dir() else None
@@ -68,8 +70,9 @@ def _lr_vision_config(name: str, path: Path, override: str | None, shapes: dict,
 
 
 def read_official(path: str | os.PathLike, *, lr_tower: str | None = None, hr_tower: str | None = None,
-                  template: str | None = None, weights: bool = True) -> OfficialCheckpoint:
-    """Translate an official folder. `weights=False` reads only config.json, the tokenizer and shard headers."""
+                  template: str | None = None, weights: bool = True, dtype: torch.dtype | None = None) -> OfficialCheckpoint:
+    """Translate an official folder. `weights=False` reads only config.json, the tokenizer and shard headers;
+    `dtype` converts the weights file by file as they are read (None: as stored)."""
     path = Path(path)
     raw = read_config(path)
     if raw.get("model_type") not in OFFICIAL_LLM_TYPES:
@@ -78,14 +81,14 @@ def read_official(path: str | os.PathLike, *, lr_tower: str | None = None, hr_to
         )
     llm_type = OFFICIAL_LLM_TYPES[raw["model_type"]]
     files = shard_files(path)
-    state = read_tensors(files, official_key) if weights else None
+    state = read_tensors(files, official_key, dtype) if weights else None
     shapes = {k: tuple(v.shape) for k, v in state.items()} if weights else read_shapes(files, official_key)
 
-    vision_config = _lr_vision_config(read_field(raw, "mm_vision_tower"), path, lr_tower, shapes, state)
+    vision_config = _lr_vision_config(read_field(raw, "mm_vision_tower"), path, lr_tower, shapes, state, dtype)
     aux_name = read_field(raw, "mm_vision_tower_aux")
     mining = aux_name is not None and any(k.startswith(MINING) for k in shapes)
     if mining and not any(k.startswith(HR_TOWER) for k in shapes):
-        _add_tower("hr", aux_name, path, hr_tower, shapes, state)
+        _add_tower("hr", aux_name, path, hr_tower, shapes, state, dtype)
     aux_config = convnext_config_from_shapes(shapes) if any(k.startswith(HR_TOWER) for k in shapes) else None
     if not mining and state is not None:  # as the official model: without an HR tower, no mining runs
         state = {k: v for k, v in state.items() if not k.startswith((HR_TOWER, MINING))}
