@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from official.official_fixtures import write_official_checkpoint
 from PIL import Image
@@ -62,17 +64,24 @@ def test_int8_from_an_official_folder_equals_quantizing_the_loaded_fp32_model(tm
     _assert_same_int8_model(write_official_checkpoint(tmp_path, "vicuna").path)
 
 
+# VmHWM: this process's own peak RSS (ru_maxrss would include the parent's RSS when it started this one)
 PEAK = """
-import json, resource, sys
+import json, sys
 import torch
 import minigemini.modeling, minigemini.processing, torch.ao.nn.quantized.dynamic  # imports before the baseline
 from minigemini.loading import load_model
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def hwm():
+    status = open("/proc/self/status").read().splitlines()
+    return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+
+base = hwm()
 model, _ = load_model(sys.argv[1], dtype="fp32", quantize=sys.argv[2])
-print(json.dumps({"base": base * 1024, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+print(json.dumps({"base": base, "peak": hwm()}))
 """
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")
 def test_int8_loading_never_holds_the_towers_fp32_weights(tmp_path):
     """Towers with ~240 MB of fp32 Linear weights: loading to int8 may add their int8 copy (1/4), one layer and
     the loader's own overhead, never the fp32 weights themselves (the old path paged them all in, then added
