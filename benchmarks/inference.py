@@ -18,10 +18,15 @@ Times are process CPU seconds (all threads) by default (`--clock cpu`): on a mac
 they are far steadier than elapsed time; decode rates are then tokens per CPU-second. `--clock wall` for an
 idle machine or a GPU.
 
-Whole warm answer and peak RSS come from a fresh subprocess per variant that builds the model, answers
-once to warm up, then answers again (processor + generate) and reports getrusage's peak RSS. "today's fp32"
+Whole warm answer and peak RSS come from a fresh subprocess per variant that does what a user does: the
+real-size model is written once to a temp folder, in our format (save_pretrained, fp32) and in the official
+layout (bf16 shards, `benchmarks/loading.py`'s `write_official`); the subprocess runs
+`load_model(folder, dtype=..., quantize=...)`, answers once to warm up, then answers again (processor +
+generate) and reports its peak RSS (VmHWM; file pages of memory-mapped weights included). "today's fp32"
 is that same subprocess run on the source tree of `--baseline-rev` (default bfb3e50, extracted with
-`git archive`), so the speed-up is measured in the same run on the same machine.
+`git archive`) on our folder, so the speed-up is measured in the same run on the same machine.
+
+    .venv/bin/python benchmarks/inference.py --configs normal hd --memory-only   # peak RSS, both folders
 """
 
 from __future__ import annotations
@@ -327,9 +332,29 @@ def int8_errors(name: str, new_tokens: int, llm_gguf: str | None) -> dict:
     }
 
 
-def answer_only(name: str, variant: str, new_tokens: int, device: str) -> dict:
-    """Build, answer once to warm up, answer again (timed); peak RSS of this process."""
-    model, processor = build(name, variant, device)
+def write_checkpoints(name: str, root: Path) -> dict[str, Path]:
+    """The real-size fp32 model of `name`, written once as our folder and as an official one: {kind: folder}."""
+    from loading import write_official  # benchmarks/loading.py: the official layout, as the official code writes it
+
+    from minigemini.quiet import quiet_transformers
+
+    model, processor = build(name, "fp32")
+    folders = {"ours": root / name / "ours", "official": root / name / "official"}
+    with quiet_transformers():
+        model.save_pretrained(folders["ours"])
+        processor.save_pretrained(folders["ours"])
+        write_official(model, processor, folders["official"])
+    return folders
+
+
+def answer_only(folder: str, variant: str, new_tokens: int, device: str) -> dict:
+    """`load_model(folder)` as a user would, answer once to warm up, answer again (timed); peak RSS of this process."""
+    from minigemini.loading import load_model
+
+    t = time.perf_counter()
+    int8 = {"quantize": "int8"} if variant == "int8" else {}  # bfb3e50's load_model has no `quantize`
+    model, processor = load_model(folder, device, "bf16" if variant == "bf16" else "fp32", **int8)
+    load_s = time.perf_counter() - t
     image = photo()
 
     def answer():
@@ -342,16 +367,25 @@ def answer_only(name: str, variant: str, new_tokens: int, device: str) -> dict:
         t = CLOCK()
         answer()
         sync(device)
-    return {"answer_s": CLOCK() - t, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+    return {"answer_s": CLOCK() - t, "load_wall_s": load_s, "peak_rss_gib": peak_rss_gib()}
 
 
-def subprocess_answer(name: str, variant: str, a, src: str | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--answer-only", name, "--variants", variant, "--threads", str(a.threads),
+def peak_rss_gib() -> float:
+    """This process's peak RSS (file pages of mapped weights included). Linux: VmHWM, the peak of this process's
+    own memory; getrusage's ru_maxrss would also count the parent's RSS at the time it started this one."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        return next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM:")) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def subprocess_answer(folder: Path, variant: str, a, src: str | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--answer-only", str(folder), "--variants", variant, "--threads", str(a.threads),
            "--new-tokens", str(a.new_tokens), "--device", a.device, "--clock", a.clock]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
-        raise RuntimeError(f"answer-only {name} {variant} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"answer-only {folder} {variant} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -377,6 +411,7 @@ def main(argv=None) -> None:
     p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                    help="cpu: process CPU seconds, all threads (default; robust on a shared machine); wall: elapsed")
     p.add_argument("--no-rss", action="store_true", help="skip the answer-only subprocesses (whole answer, peak RSS)")
+    p.add_argument("--memory-only", action="store_true", help="only the answer-only subprocesses (no per-stage timings)")
     p.add_argument("--no-baseline", action="store_true", help="skip today's fp32 (the --baseline-rev subprocess)")
     p.add_argument("--baseline-rev", default="bfb3e50")
     p.add_argument("--errors", action="store_true", help="also measure int8's error against fp32")
@@ -395,22 +430,29 @@ def main(argv=None) -> None:
     sys.path.insert(0, str(Path(__file__).parent))  # previous_mining
 
     results, errors = [], {}
-    baseline = None if a.no_baseline or a.no_rss else baseline_tree(a.baseline_rev)
-    for name in a.configs:
-        if baseline:
-            today = subprocess_answer(name, "fp32", a, baseline)
-            print(f"[{name} today's fp32] {json.dumps(today)}", file=sys.stderr)
-        for variant in a.variants:
-            r = run_stages(name, variant, repeats, a.new_tokens, a.device, None)
-            if not a.no_rss:
-                r.update(subprocess_answer(name, variant, a))
-                if baseline:
-                    r["today_fp32_answer_s"], r["today_fp32_peak_rss_gib"] = today["answer_s"], today["peak_rss_gib"]
-            results.append(r)
-            print(f"[{name} {variant}] {json.dumps(r)}", file=sys.stderr)
-        if a.errors:
-            errors[name] = int8_errors(name, a.new_tokens, a.llm_gguf)
-            print(f"[{name} int8 errors] {json.dumps(errors[name])}", file=sys.stderr)
+    rss = not a.no_rss or a.memory_only
+    baseline = None if a.no_baseline or not rss else baseline_tree(a.baseline_rev)
+    with tempfile.TemporaryDirectory(prefix="minigemini-bench-") as tmp:
+        for name in a.configs:
+            folders = write_checkpoints(name, Path(tmp)) if rss else {}
+            if baseline:
+                today = subprocess_answer(folders["ours"], "fp32", a, baseline)
+                print(f"[{name} today's fp32] {json.dumps(today)}", file=sys.stderr)
+            for variant in a.variants:
+                r = {"config": name, "variant": variant}
+                if not a.memory_only:
+                    r = run_stages(name, variant, repeats, a.new_tokens, a.device, None)
+                if rss:
+                    r.update(subprocess_answer(folders["ours"], variant, a))
+                    official = subprocess_answer(folders["official"], variant, a)
+                    r["official_folder_peak_rss_gib"] = official["peak_rss_gib"]
+                    if baseline:
+                        r["today_fp32_answer_s"], r["today_fp32_peak_rss_gib"] = today["answer_s"], today["peak_rss_gib"]
+                results.append(r)
+                print(f"[{name} {variant}] {json.dumps(r)}", file=sys.stderr)
+            if a.errors:
+                errors[name] = int8_errors(name, a.new_tokens, a.llm_gguf)
+                print(f"[{name} int8 errors] {json.dumps(errors[name])}", file=sys.stderr)
     print_tables(results, errors, a, repeats)
     if a.json:
         with open(a.json, "w") as f:
@@ -441,7 +483,8 @@ def print_tables(results: list[dict], errors: dict, a, repeats: int) -> None:
         ("  today's fp32 (bfb3e50), same run", get("today_fp32_answer_s", "{:.2f} s")),
         ("  speed-up over today's fp32", lambda r: f"{r['today_fp32_answer_s'] / r['answer_s']:.2f}x"
          if "today_fp32_answer_s" in r else "-"),
-        ("peak RSS (answer process)", get("peak_rss_gib", "{:.2f} GiB")),
+        ("peak RSS (answer process, our folder)", get("peak_rss_gib", "{:.2f} GiB")),
+        ("  from an official folder (bf16 shards)", get("official_folder_peak_rss_gib", "{:.2f} GiB")),
         ("  today's fp32 peak RSS", get("today_fp32_peak_rss_gib", "{:.2f} GiB")),
     ]
     clock = "process CPU seconds (all threads)" if a.clock == "cpu" else "wall seconds"
@@ -449,7 +492,8 @@ def print_tables(results: list[dict], errors: dict, a, repeats: int) -> None:
                         f"median of {repeats} after {a.warmup} warm-up(s)")
     table.add_column("stage")
     for r in results:
-        table.add_column(f"{r['config']} {r['variant']} ({r['prompt_tokens']} tok)", justify="right")
+        tokens = f" ({r['prompt_tokens']} tok)" if "prompt_tokens" in r else ""
+        table.add_column(f"{r['config']} {r['variant']}{tokens}", justify="right")
     for label, fmt in rows:
         table.add_row(label, *(fmt(r) for r in results))
     console = Console()

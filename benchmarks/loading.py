@@ -73,8 +73,8 @@ def write_official(model, processor, folder: Path) -> None:
         mm_vision_tower_aux="model_zoo/OpenAI/openclip-convnext-large-d-320-laion2B-s29B-b131K-ft-soup",
         mm_hidden_size=cfg.vision_config.hidden_size, mm_hidden_size_aux=sum(cfg.aux_vision_config.hidden_sizes),
         mm_projector_type="mlp2x_gelu", mm_vision_select_layer=-2, mm_vision_select_feature="patch",
-        image_size_aux=cfg.aux_image_size, image_grid=1, image_global=False, image_aspect_ratio="pad",
-        tokenizer_model_max_length=2048, use_mm_proj=True,
+        image_size_aux=cfg.aux_image_size, image_grid=cfg.image_grid, image_global=cfg.image_global,
+        image_aspect_ratio="pad", tokenizer_model_max_length=cfg.tokenizer_model_max_length, use_mm_proj=True,
     )
     (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
     (folder / "config.json").write_text(json.dumps(raw))
