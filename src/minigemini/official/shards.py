@@ -6,7 +6,7 @@ Never unpickles: safetensors, or `.bin` through `torch.load(weights_only=True)`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -40,29 +40,49 @@ def _load_bin(file: Path) -> dict[str, torch.Tensor]:
         return torch.load(file, map_location="cpu", weights_only=True)
 
 
+# Pages read through a safetensors map stay resident until the map closes: reopen after this many bytes.
+_MAP_BYTES = 256 << 20
+
+
+def _safetensors(file: Path, rename: Callable[[str], str | None]) -> Iterator[tuple[str, torch.Tensor]]:
+    """(renamed key, tensor) for the tensors of `file` that `rename` keeps, through a new map every `_MAP_BYTES`."""
+    from safetensors import safe_open
+
+    with safe_open(file, framework="pt") as f:
+        keys = [(key, new) for key in f.keys() if (new := rename(key))]
+    i = 0
+    while i < len(keys):
+        with safe_open(file, framework="pt") as f:
+            read = 0
+            while i < len(keys) and read < _MAP_BYTES:
+                tensor = f.get_tensor(keys[i][0])
+                read += tensor.numel() * tensor.element_size()
+                yield keys[i][1], tensor
+                i += 1
+
+
 def _read(files: list[Path], rename: Callable[[str], str | None], shapes_only: bool, dtype: torch.dtype | None) -> dict:
     from safetensors import safe_open
 
-    def value(tensor):
-        return tensor if dtype is None else tensor.to(dtype)
-
     out = {}
-    for file in files:  # converted tensors do not hold the file's map: it goes at the end of each file
-        if file.suffix == ".safetensors":
+    for file in files:
+        if file.suffix == ".safetensors" and shapes_only:
             with safe_open(file, framework="pt") as f:
-                for key in f.keys():
-                    if new := rename(key):
-                        out[new] = tuple(f.get_slice(key).get_shape()) if shapes_only else value(f.get_tensor(key))
+                out.update({new: tuple(f.get_slice(key).get_shape()) for key in f.keys() if (new := rename(key))})
+        elif file.suffix == ".safetensors":  # converted tensors leave their map: at most _MAP_BYTES resident
+            out.update({new: tensor if dtype is None else tensor.to(dtype) for new, tensor in _safetensors(file, rename)})
         else:
-            out.update({new: tuple(v.shape) if shapes_only else value(v) for k, v in _load_bin(file).items() if (new := rename(k))})
+            out.update({new: tuple(v.shape) if shapes_only else v if dtype is None else v.to(dtype)
+                        for k, v in _load_bin(file).items() if (new := rename(k))})
     return out
 
 
 def read_tensors(files: list[Path], rename: Callable[[str], str | None], dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """All tensors of `files` under `rename(key)` (keys it maps to None are skipped), in `dtype` if given.
 
-    Converting here, one file at a time, means the shards' bf16 and the model's fp32 weights are never all
-    resident together (the loader would otherwise convert from a state dict holding every shard)."""
+    Converting here, as read, means the shards' bf16 and the model's fp32 weights are never all resident
+    together (the loader would otherwise convert from a state dict holding every shard): at most `_MAP_BYTES`
+    of a safetensors shard (a `.bin` shard: all of it) stays mapped besides the converted tensors."""
     return _read(files, rename, shapes_only=False, dtype=dtype)
 
 
