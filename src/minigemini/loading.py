@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
@@ -16,12 +17,13 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
                load_8bit: bool = False, quantize: str | None = None):
     """Load (model, processor) from our folder / hub id / an official MGM folder; `tiny` builds a random tiny model.
 
-    dtype `auto` picks the fastest accurate format for `device` (`quantization.auto_dtype`: bf16 on GPUs
-    and AMX CPUs, fp32 on other CPUs); `quantize="int8"` makes the Linear layers int8 (CPU, from fp32).
+    dtype `auto` picks the fastest accurate format for `device` (`quantization.auto_dtype`: bf16 on GPUs and
+    on CPUs where a bf16 matmul measures clearly faster than fp32, else fp32); `quantize="int8"` makes the
+    towers' and projector's Linear layers int8 (CPU, from fp32).
     """
     import torch
 
-    from .quantization import auto_dtype, quantize_int8
+    from .quantization import auto_dtype
 
     dtype = dtype or "auto"
     quantize = quantize or "none"
@@ -38,11 +40,18 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
         raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}")
     if quantize == "int8" and (load_4bit or load_8bit):
         raise ValueError("--quantize int8 is the CPU path; --load-4bit/--load-8bit are bitsandbytes' GPU path: pick one.")
-    malloc_returns_large_blocks()
     if dtype == "auto":
         torch_dtype = torch.float32 if quantize == "int8" else auto_dtype(device)
     else:
         torch_dtype = getattr(torch, DTYPES[dtype])
+    with freed_weights_returned():
+        return _load(model, device, torch_dtype, load_4bit, load_8bit, quantize)
+
+
+def _load(model: str, device: str, torch_dtype, load_4bit: bool, load_8bit: bool, quantize: str):
+    """`load_model` once its arguments are checked and the dtype resolved."""
+    from .quantization import quantize_int8
+
     if model == "tiny":
         from .tiny import build_tiny_model_and_processor
 
@@ -65,17 +74,26 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
     return m, p
 
 
-def malloc_returns_large_blocks(threshold: int = 1 << 20) -> None:
-    """glibc: serve blocks of `threshold` bytes and more by mmap, so freeing them returns them to the system.
-
-    By default glibc raises that threshold each time such a block is freed (up to 32 MiB), then keeps freed
-    weights and activations in its heap: measured +0.8 GiB peak RSS with `--quantize int8` and +0.25 GiB in
-    fp32 on a real-size answer (docs/performance.md). A no-op on other C libraries."""
+@contextmanager
+def freed_weights_returned(during: int = 1 << 20, after: int = 32 << 20) -> Iterator[None]:
+    """glibc: while loading, blocks of `during` bytes and more come from mmap, so the weights that conversion
+    and `quantize_int8` free go back to the system instead of staying in the heap (measured peak RSS, normal,
+    int8: 2.49 -> about 2.0 GiB). Afterwards the threshold is `after` (glibc's own ceiling for its moving one)
+    and `malloc_trim` hands back what loading left free: keeping 1 MiB while answering made every activation
+    a fresh, page-faulted mapping, +2.4-2.8 s on a 10 s fp32 answer (docs/performance.md). A no-op on other C
+    libraries."""
     import ctypes
     import platform
 
-    if platform.libc_ver()[0] == "glibc":
-        ctypes.CDLL(None).mallopt(-3, threshold)  # -3: M_MMAP_THRESHOLD (malloc.h); also stops the raising
+    libc = ctypes.CDLL(None) if platform.libc_ver()[0] == "glibc" else None
+    if libc is not None:
+        libc.mallopt(-3, during)  # -3: M_MMAP_THRESHOLD (malloc.h); setting it also stops glibc moving it
+    try:
+        yield
+    finally:
+        if libc is not None:
+            libc.mallopt(-3, after)
+            libc.malloc_trim(0)
 
 
 def checkpoint_tensors(folder: Path) -> Callable[[str], "torch.Tensor"] | None:

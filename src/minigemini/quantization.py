@@ -1,8 +1,10 @@
 """Number formats for inference: which dtype is fast on this machine, and the int8 path for CPUs.
 
-`auto_dtype`: bf16 on CUDA GPUs that support it (fp16 on older ones) and on CPUs with AMX tiles (where
-oneDNN runs bf16 matmuls on AMX); fp32 on other CPUs, where bf16 matmuls are emulated on AVX-512 and
-measured about 2x slower than fp32 (docs/performance.md).
+`auto_dtype`: bf16 on CUDA GPUs that support it (fp16 on older ones). On CPUs it measures: one bf16 and one
+fp32 matmul of a Linear layer's size, timed interleaved once per process, and picks bf16 only where it is at
+least 1.25x faster. That is where the CPU multiplies bf16 natively (AMX tiles on recent Xeons; AVX-512 BF16
+dot products on AMD Zen 4, measured 2x faster than fp32 there); on Intel CPUs without AMX, oneDNN emulates
+bf16 on AVX-512 at about half the fp32 speed, so fp32 is picked (docs/performance.md).
 
 `quantize_int8`: int8 weights (per output channel) with dynamically quantized int8 activations (one scale
 per call, computed from the input) for every `nn.Linear` of the CLIP tower, ConvNeXt's pointwise MLPs and
@@ -15,21 +17,34 @@ embeddings, patch info mining and the LLM stay fp32 (see QUANTIZED_PARTS).
 
 from __future__ import annotations
 
+import functools
+import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
 
-def cpu_has_amx() -> bool:
-    """Whether this CPU exposes AMX tiles (torch's own check, else /proc/cpuinfo's amx_bf16 flag)."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    if check is not None:
-        return bool(check())
-    cpuinfo = Path("/proc/cpuinfo")
-    return cpuinfo.exists() and "amx_bf16" in cpuinfo.read_text()
+BF16_MIN_SPEEDUP = 1.25  # bf16 must beat fp32 by this much to be picked: never slower, robust to timing noise
+
+
+@functools.cache
+def cpu_bf16_speedup() -> float:
+    """fp32 time / bf16 time of x [256, 1024] @ W [1024, 1024] on this CPU (best of 5 each, interleaved)."""
+    generator = torch.Generator().manual_seed(0)
+    x, w = torch.randn(256, 1024, generator=generator), torch.randn(1024, 1024, generator=generator)
+    pairs = {torch.float32: (x, w), torch.bfloat16: (x.bfloat16(), w.bfloat16())}
+    best = dict.fromkeys(pairs, float("inf"))
+    with torch.inference_mode():
+        for dtype, (a, b) in pairs.items():  # warm-up: oneDNN builds its kernels on the first call
+            a @ b
+        for _ in range(5):
+            for dtype, (a, b) in pairs.items():
+                start = time.perf_counter()
+                a @ b
+                best[dtype] = min(best[dtype], time.perf_counter() - start)
+    return best[torch.float32] / best[torch.bfloat16]
 
 
 def auto_dtype(device: str | torch.device) -> torch.dtype:
@@ -38,7 +53,7 @@ def auto_dtype(device: str | torch.device) -> torch.dtype:
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "cpu":
-        return torch.bfloat16 if cpu_has_amx() else torch.float32
+        return torch.bfloat16 if cpu_bf16_speedup() >= BF16_MIN_SPEEDUP else torch.float32
     return torch.float32
 
 
