@@ -22,7 +22,7 @@ def chat(
     image: list[Path] = typer.Option([], "--image", "-i", help="Image(s) for the first turn; repeat for several."),
     prompt: str | None = typer.Option(None, "--prompt", "-p", help="Ask once and exit; without it, chat interactively."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, mps ..."),
-    dtype: str = typer.Option("auto", help="auto (the fastest accurate format here: bf16 on GPUs/AMX CPUs, else fp32), fp32, bf16 or fp16."),
+    dtype: str = typer.Option("auto", help="auto (the fastest accurate format here: bf16 on GPUs and on CPUs where it measures faster, else fp32), fp32, bf16 or fp16."),
     quantize: str = typer.Option("none", help="int8: int8 Linear layers, the fast CPU path (measured error in the README)."),
     max_new_tokens: int = typer.Option(512),
     temperature: float = typer.Option(0.2, help="0 means greedy."),

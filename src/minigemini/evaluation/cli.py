@@ -78,7 +78,7 @@ def _run_command(bench: str) -> Callable[..., None]:
         batch_size: int = typer.Option(1, "--batch-size", min=1, help="Questions per generate call."),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions."),
         device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda."),
-        dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on GPUs/AMX CPUs, else fp32), fp32, bf16 or fp16."),
+        dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on GPUs and on CPUs where it measures faster, else fp32), fp32, bf16 or fp16."),
         quantize: str = typer.Option("none", "--quantize", help="int8: int8 Linear layers, the fast CPU path."),
         judge_model: Optional[str] = typer.Option(None, "--judge-model", help=JUDGE_MODEL_HELP),
         judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help=JUDGE_URL_HELP),

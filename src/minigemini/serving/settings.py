@@ -32,7 +32,7 @@ class ServerSettings:
     model_name: str | None = setting(None, "Model id clients send (default: the folder name).")
     api_key: str | None = setting(None, "Require 'Authorization: Bearer KEY'.", envvar="MINIGEMINI_API_KEY")
     device: str = setting("cpu", "cpu, cuda, cuda:1, mps ...")
-    dtype: str = setting("auto", "auto (bf16 on GPUs/AMX CPUs, else fp32), fp32, bf16 or fp16.")
+    dtype: str = setting("auto", "auto (bf16 on GPUs and on CPUs where it measures faster, else fp32), fp32, bf16 or fp16.")
     quantize: str = setting("none", "int8: int8 Linear layers, the fast CPU path.")
     engine: str = setting("minigemini", "minigemini (this server) or vllm (vLLM's OpenAI server with our plugin; "
                           "see docs/serving.md for which limits carry over).")
