@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import minigemini.demo as demo
 from minigemini import pretrained_llm
 from minigemini.cli import app
+from minigemini.demo.text_replay import HELD_OUT_QUESTIONS
 from minigemini.pretrained_llm import GgufWheel
 
 runner = CliRunner()
@@ -29,6 +30,14 @@ def test_quick_demo_on_smollm2_trains_a_folder_that_answers_with_and_without_an_
     assert config["text_config"]["hidden_size"] == 576 and config["text_config"]["num_hidden_layers"] == 30
     assert config["template"] == "tokenizer" and config["mining"] is True
     assert json.loads((run_dir / "seed0" / "lr-only" / "instruct" / "final" / "config.json").read_text())["mining"] is False
+    replay = run_dir / "data" / "text_replay.json"
+    assert len(json.loads(replay.read_text())) == 4  # the quick budget's text replay rows, in the instruct stage only
+    assert str(replay) in (run_dir / "seed0" / "mgm" / "instruct" / "recipe.yaml").read_text()
+    assert str(replay) not in (run_dir / "seed0" / "mgm" / "align" / "recipe.yaml").read_text()
+    compared = json.loads((run_dir / "results.json").read_text())["text_answers"]
+    assert [row["question"] for row in compared["rows"]] == list(HELD_OUT_QUESTIONS)
+    assert all(row["answer"] and row["base"] for row in compared["rows"])
+    assert "start with the untuned model's first 8 words" in done.output
 
     text = runner.invoke(app, ["chat", "--model", str(folder), "--prompt", "What is the capital of France?",
                                "--temperature", "0", "--max-new-tokens", "16"])
@@ -68,3 +77,4 @@ def test_the_default_stays_the_tiny_llm_and_smollm2_has_its_own_budget(monkeypat
     result = runner.invoke(app, ["demo", *args])
     assert result.exit_code == 0, result.output
     assert seen[0].llm == llm and seen[0].n_train == n_train
+    assert seen[0].text_replay == (48 if llm else 0)  # text-only rows of its own answers only for a pretrained LLM

@@ -31,14 +31,14 @@ def normalize(text: str) -> str:
 
 def answer_questions(model, processor, items: list[tuple[object, str]], *, batch_size: int = 32,
                      max_new_tokens: int = 8, progress: bool = False) -> list[str]:
-    """Greedy answers for (image, question) pairs, batched with left padding."""
+    """Greedy answers for (image or None, question) pairs, batched with left padding."""
     answerer = Answerer(model, processor)
     answers: list[str] = []
     batches = range(0, len(items), batch_size)
     for start in tqdm(batches, desc="answering", disable=not progress, leave=False):
         chunk = items[start : start + batch_size]
-        answers += answerer.answer([[user_turn(q, 1)] for _, q in chunk], [[img] for img, _ in chunk],
-                                   max_new_tokens=max_new_tokens)
+        answers += answerer.answer([[user_turn(q, int(img is not None))] for img, q in chunk],
+                                   [[] if img is None else [img] for img, _ in chunk], max_new_tokens=max_new_tokens)
     return answers
 
 

@@ -12,8 +12,11 @@ from pathlib import Path
 LORA = {"enabled": True, "r": 16, "alpha": 32, "dropout": 0.0}
 # A 135M-parameter LLM trains at ~0.15 images/s on two busy CPU cores (the tiny LLM: ~30x faster), so its
 # demo budget is far smaller than the tiny LLM's; the LoRA lr is the LLM's, projector and mining train 10x faster.
-BUDGET = dict(seeds=(0,), n_train=96, n_test=60, instruct_epochs=2, instruct_lr=3e-4, adapter_lr_multiplier=10.0)
-QUICK_BUDGET = dict(n_train=8, n_test=4, fresh_questions=1, instruct_lr=3e-4, adapter_lr_multiplier=10.0)
+# The instruct stage also replays the LLM's own answers to text questions (text_replay.py), so that one-word
+# image answers do not turn it into a one-word answerer.
+BUDGET = dict(seeds=(0,), n_train=96, n_test=60, instruct_epochs=2, instruct_lr=3e-4, adapter_lr_multiplier=10.0,
+              text_replay=48)
+QUICK_BUDGET = dict(n_train=8, n_test=4, fresh_questions=1, instruct_lr=3e-4, adapter_lr_multiplier=10.0, text_replay=4)
 
 
 def lr_tower_folder(root: Path, seed: int, lr_size: int, config: dict) -> Path:

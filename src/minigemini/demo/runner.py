@@ -25,6 +25,7 @@ from ..data.synthetic import DatasetPaths, format_report, generate_dataset, hone
 from .evaluate import EvalResult, answer_questions, evaluate_split
 from .pretrained import BUDGET, LORA, QUICK_BUDGET, lr_tower_folder, pretrained_spec
 from .plots import plot_accuracy_bars, plot_loss_curves, plot_mining_attention
+from .text_replay import compare_text_answers, write_text_replay
 
 console = Console(width=max(Console().width, 110))
 
@@ -59,6 +60,7 @@ class DemoSettings:
     adapter_lr_multiplier: float | None = None  # instruct stage on a pretrained LLM: projector + mining lr / LoRA lr
     hd: bool = False
     llm: str | None = None  # None: a tiny random LLM; "smollm2": SmolLM2-135M-Instruct (see demo/pretrained.py)
+    text_replay: int = 0  # a pretrained LLM: text-only rows of its own answers in the instruct stage (text_replay.py)
     retrain: bool = False
     workers: int = 2  # trainings run side by side, each on cpu_count // workers threads
     fresh_questions: int = 4
@@ -123,12 +125,14 @@ def _recipe(stage: str, variant: Variant, seed: int, data: DatasetPaths, s: Demo
     if adapter is not None:
         model["adapter"] = str(adapter)
     pretrained = s.llm is not None and stage == "instruct"
+    train = [str(data.align if stage == "align" else data.instruct)]
+    if pretrained and s.text_replay:
+        train.append(str(replay_path(s)))
     return {
         "name": f"demo-{stage}",
         "stage": stage,
         "model": model,
-        "data": {"train": [str(data.align if stage == "align" else data.instruct)], "image_root": str(data.image_folder),
-                 "group_by_modality_length": False},
+        "data": {"train": train, "image_root": str(data.image_folder), "group_by_modality_length": False},
         "train": {"lr": s.align_lr if stage == "align" else s.instruct_lr,
                   "epochs": s.align_epochs if stage == "align" else s.instruct_epochs,
                   "per_device_batch_size": s.batch_size, "precision": "fp32", "gradient_checkpointing": False,
@@ -137,6 +141,10 @@ def _recipe(stage: str, variant: Variant, seed: int, data: DatasetPaths, s: Demo
         "lora": LORA if pretrained else {},
         "logging": {"tensorboard": False},
     }
+
+
+def replay_path(s: DemoSettings) -> Path:
+    return s.run_dir / "data" / "text_replay.json"
 
 
 def variant_dir(s: DemoSettings, seed: int, variant: Variant) -> Path:
@@ -336,11 +344,15 @@ def run_demo(s: DemoSettings) -> dict:
     _check_cache(s)
     vocab, chance = prepare_data(s)
     if s.llm is not None:  # convert the LLM once and write each seed's LR tower before the workers start
-        from ..pretrained_llm import pretrained_llm_folder
+        from ..pretrained_llm import cache_root, pretrained_llm_folder
 
         console.print(f"pretrained LLM {s.llm}: {pretrained_llm_folder(s.llm)}")
         for seed in s.seeds:
             lr_tower_folder(s.run_dir, seed, s.lr_size, LR_TOWER)
+        if s.text_replay:
+            with console.status(f"text replay: the untuned LLM answers {s.text_replay} text questions (cached)"):
+                write_text_replay(pretrained_llm_folder(s.llm), replay_path(s), s.text_replay, cache_root())
+            console.print(f"text replay: {s.text_replay} text-only rows of the LLM's own answers -> {replay_path(s)}")
     console.rule("honesty check: one simple classifier on each view of fresh images")
     honesty = honesty_check(list(iter_samples(30_000 + s.seeds[0], "test", s.honesty_samples, hr_size=s.hr_size,
                                               lr_size=s.lr_size)), lr_size=s.lr_size)
@@ -363,6 +375,7 @@ def run_demo(s: DemoSettings) -> dict:
     model, processor = load_trained(mgm_final)
     figures["mining_attention"] = _attention_figure(model, processor, s)
     fresh = _fresh_questions(model, processor, s)
+    text = _text_answers(model, processor, s) if s.llm is not None else None
     elapsed = time.perf_counter() - started
     mean = {k: statistics.mean(r.accuracy for r in v) for k, v in results.items()}
     gap = (mean["MGM (mining)"] - mean["LR-only baseline"]) * 100
@@ -377,6 +390,7 @@ def run_demo(s: DemoSettings) -> dict:
         "mgm_minus_baseline_points": gap,
         "figures": {k: str(v) for k, v in figures.items()},
         "fresh_answers": fresh,
+        "text_answers": text,
         "wall_seconds": elapsed,
     }
     (s.run_dir / "results.json").write_text(json.dumps(summary, indent=1, default=str))
@@ -428,3 +442,16 @@ def _fresh_questions(model, processor, s: DemoSettings) -> list[dict]:
         mark = "[green]✓[/]" if row["answer"].strip().lower() == row["expected"].lower() else "[red]✗[/]"
         console.print(f"{row['image']}\n  Q: {row['question']}\n  A: {row['answer']}  {mark} (expected: {row['expected']})")
     return rows
+
+
+def _text_answers(model, processor, s: DemoSettings) -> dict:
+    """Held-out text questions: the trained MGM's answers beside the untuned LLM's."""
+    from ..pretrained_llm import cache_root, pretrained_llm_folder
+
+    report = compare_text_answers(model, processor, pretrained_llm_folder(s.llm), cache_root())
+    console.rule("MGM answers text questions it never trained on (beside the untuned LLM)")
+    for row in report["rows"]:
+        console.print(f"Q: {row['question']}\n  MGM: {row['answer']}\n  untuned {s.llm}: {row['base']}", markup=False)
+    console.print(f"mean answer length {report['mean_words']:.1f} words (untuned: {report['base_mean_words']:.1f}); "
+                  f"{report['same_start']}/{len(report['rows'])} start with the untuned model's first 8 words")
+    return report
