@@ -8,11 +8,12 @@ import threading
 from collections.abc import Iterator
 
 import torch
-from transformers import BatchFeature, DynamicCache
+from transformers import BatchFeature
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from .decoder import TextDecoder
 from .features import ImageFeatureCache, image_keys
+from .kv_cache import AppendOnlyCache
 from .policy import answer_stops, eos_token_ids
 from .prefix import PrefixCache
 from .rows import CollectingRouter, RowRouter
@@ -88,6 +89,10 @@ class Answerer:
             out["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=features)}
         return out
 
+    def new_cache(self) -> AppendOnlyCache:
+        """An empty KV cache for `generate` (appends in place; beam search keeps transformers' own)."""
+        return AppendOnlyCache(self.model.config.get_text_config())
+
     def stops(self, extra=()) -> list[str]:
         return answer_stops(self.processor, extra)
 
@@ -107,6 +112,7 @@ class Answerer:
         if seed is not None:
             torch.manual_seed(seed)
         if num_beams == 1:  # rows stop on their own stop strings while the batch runs
+            kwargs["cache"] = self.new_cache()
             router = CollectingRouter(self.processor.tokenizer, [stops] * len(conversations), self.eos_ids,
                                       [max_new_tokens] * len(conversations))
             self.model.generate(**kwargs, stopping_criteria=[router])
@@ -155,7 +161,7 @@ class Answerer:
         ids = inputs["input_ids"][0]
         keys = image_keys(self.model, inputs.get("pixel_values"), inputs.get("pixel_values_aux"))
         prefix = self.prefix_cache.take(ids, keys)
-        cache = prefix.cache if prefix else DynamicCache(config=self.model.config.get_text_config())
+        cache = prefix.cache if prefix else self.new_cache()
         model_inputs = self.model_inputs(inputs, keys, prefix.images if prefix else 0)
         output = self.model.generate(**model_inputs, cache=cache, **generate_kwargs)
         self.prefix_cache.put(output[0, : cache.get_seq_length()], keys, cache)

@@ -29,7 +29,8 @@ class Prefix:
 
 
 def cache_bytes(cache) -> int:
-    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values)
+    """Bytes held by a cache's keys and values, spare room of their buffers included (`kv_cache.AppendLayer`)."""
+    return sum(t.untyped_storage().nbytes() for layer in cache.layers for t in (layer.keys, layer.values)
                if isinstance(t, torch.Tensor))
 
 

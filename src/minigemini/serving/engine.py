@@ -120,6 +120,7 @@ class Engine:
             if len(jobs) == 1:  # reuses the KV of the longest cached prefix (same tokens, same images)
                 self.answerer.generate_one(jobs[0].inputs, **run)
             else:
-                self.model.generate(**self.answerer.model_inputs(collate(jobs, self.processor.pad_token_id)), **run)
+                self.model.generate(**self.answerer.model_inputs(collate(jobs, self.processor.pad_token_id)),
+                                    cache=self.answerer.new_cache(), **run)
         self.stats.record(len(jobs), router.generated_tokens)  # before the last rows are released to clients
         router.finish_all("length")
