@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from minigemini.answering.kv_cache import AppendOnlyCache
 from minigemini.configuration import MiniGeminiConfig
 from minigemini.image_processing import MiniGeminiImageProcessor
 from minigemini.modeling import MiniGeminiForConditionalGeneration
@@ -273,8 +274,8 @@ def run_stages(name: str, variant: str, repeats: int, new_tokens: int, device: s
         r["prompt_tokens"] = embeds.shape[1]
         lm = model.language_model
 
-        def prefill():
-            return lm(inputs_embeds=embeds, use_cache=True, logits_to_keep=1)
+        def prefill():  # into the answering path's KV cache (appends in place while decoding)
+            return lm(inputs_embeds=embeds, past_key_values=AppendOnlyCache(lm.config), use_cache=True, logits_to_keep=1)
 
         r["prefill"], out = timed(prefill, repeats, device)
 

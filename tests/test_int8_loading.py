@@ -16,17 +16,24 @@ from tiny_checkpoints import build_tiny_checkpoint
 from torch import nn
 
 from minigemini.loading import load_model
-from minigemini.quantization import QUANTIZED_PARTS
+from minigemini.quantization import HALF_WEIGHT_PARTS, QUANTIZED_PARTS, Float16WeightLinear
 
 
 def _plain_int8(model: nn.Module) -> nn.Module:
-    """The old path, written plainly: torch.ao's quantize_dynamic over the quantized parts of a loaded fp32 model."""
+    """The old path, written plainly: torch.ao's quantize_dynamic over the quantized parts of a loaded fp32 model,
+    then the LLM's Linear layers swapped for fp16-weight ones."""
     from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     parts = [name for name in QUANTIZED_PARTS if getattr(model, name, None) is not None]
-    return quantize_dynamic(model, dict.fromkeys(parts, per_channel_dynamic_qconfig), dtype=torch.qint8,
-                            mapping={nn.Linear: DynamicInt8Linear}, inplace=True)
+    quantize_dynamic(model, dict.fromkeys(parts, per_channel_dynamic_qconfig), dtype=torch.qint8,
+                     mapping={nn.Linear: DynamicInt8Linear}, inplace=True)
+    for part in HALF_WEIGHT_PARTS:
+        for name, m in list(getattr(model, part).named_modules()):
+            if type(m) is nn.Linear:
+                parent, _, attr = name.rpartition(".")
+                setattr(getattr(model, part).get_submodule(parent), attr, Float16WeightLinear(m))
+    return model
 
 
 def _int8_weights(model: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
@@ -44,6 +51,9 @@ def _assert_same_int8_model(folder) -> None:
     new, _ = load_model(str(folder), dtype="fp32", quantize="int8")
     a, b = _int8_weights(ref), _int8_weights(new)
     assert a.keys() == b.keys() and len(a) > 0
+    halves = [{n: m.weight for n, m in model.named_modules() if isinstance(m, Float16WeightLinear)} for model in (ref, new)]
+    assert halves[0].keys() == halves[1].keys() and len(halves[0]) > 0
+    assert all(torch.equal(halves[0][n], halves[1][n]) for n in halves[0])
     for name in a:
         assert torch.equal(a[name][0], b[name][0]) and torch.equal(a[name][1], b[name][1]), name
         assert (a[name][2] is None) == (b[name][2] is None) and (a[name][2] is None or torch.equal(a[name][2], b[name][2]))

@@ -9,7 +9,7 @@ from PIL import Image
 
 from minigemini import quantization
 from minigemini.loading import load_model
-from minigemini.quantization import auto_dtype, quantize_int8
+from minigemini.quantization import Float16WeightLinear, auto_dtype, quantize_int8
 
 
 def _image() -> Image.Image:
@@ -46,7 +46,7 @@ def test_load_model_auto_follows_auto_dtype(monkeypatch):
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
 
 
-def test_int8_replaces_the_linear_layers_of_towers_and_projector_but_not_mining_or_the_llm():
+def test_int8_replaces_the_linear_layers_of_towers_and_projector_the_llm_gets_fp16_weights_mining_stays():
     model, processor = load_model("tiny", dtype="fp32")
     batch = processor("USER: <image>\nWhat is it? ASSISTANT:", [_image()])
     with torch.no_grad():
@@ -58,6 +58,9 @@ def test_int8_replaces_the_linear_layers_of_towers_and_projector_but_not_mining_
         linears = [m for m in part.modules() if isinstance(m, torch.nn.Linear)]
         assert linears == [] and any(isinstance(m, dynamic) for m in part.modules())
     assert not any(isinstance(m, dynamic) for m in [*model.mining.modules(), *model.language_model.modules()])
+    llm_linears = [m for m in model.language_model.modules() if isinstance(m, (torch.nn.Linear, Float16WeightLinear))]
+    assert llm_linears and all(type(m) is Float16WeightLinear and m.weight.dtype == torch.float16 for m in llm_linears)
+    assert {p.dtype for p in model.mining.parameters()} == {torch.float32}
     with torch.no_grad():
         out = model(**batch).logits
         feats = model.get_image_features(batch["pixel_values"], batch["pixel_values_aux"]).last_hidden_state
@@ -74,3 +77,31 @@ def test_int8_needs_fp32_weights_on_cpu():
         quantize_int8(model)
     with pytest.raises(ValueError, match="--quantize must be one of none, int8"):
         load_model("tiny", quantize="int4")
+
+
+def _half_reference(x: torch.Tensor, layer: torch.nn.Linear) -> torch.Tensor:
+    """What an fp16-weight layer stands for: the fp32 layer with its weight rounded to fp16."""
+    return torch.nn.functional.linear(x, layer.weight.detach().half().float(), layer.bias)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_fp16_weight_linear_prefills_exactly_in_fp32_and_decodes_within_fp16_rounding(bias):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(64, 96, bias=bias)
+    half = Float16WeightLinear(layer)
+    assert half.weight.dtype == torch.float16 and (not bias or half.bias.dtype == torch.float32)
+    prefill = torch.randn(2, 7, 64)  # 14 rows: fp32 GEMM with the widened weight
+    assert torch.equal(half(prefill), _half_reference(prefill, layer))
+    decode = torch.randn(3, 1, 64)  # 3 rows: multiplied in fp16
+    out = half(decode)
+    assert out.dtype == torch.float32 and out.shape == (3, 1, 96)
+    torch.testing.assert_close(out, _half_reference(decode, layer), rtol=4e-3, atol=4e-3)
+    assert not torch.equal(out, _half_reference(decode, layer))  # the fp16 path really ran
+
+
+def test_fp16_weight_linear_recomputes_in_fp32_what_overflows_fp16():
+    layer = torch.nn.Linear(8, 4, bias=False)
+    torch.nn.init.constant_(layer.weight, 1.0)
+    x = torch.full((1, 8), 1e4)  # each output 8e4 > fp16's largest finite value 65504
+    out = Float16WeightLinear(layer)(x)
+    assert torch.isfinite(out).all() and torch.equal(out, _half_reference(x, layer))

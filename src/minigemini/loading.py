@@ -11,6 +11,7 @@ DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat
 
 
 QUANTIZE = ("none", "int8")
+QUANTIZE_HELP = "int8: int8 Linear layers in the towers and projector, fp16 weights in the LLM: the fast CPU path."
 
 
 def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load_4bit: bool = False,
@@ -19,7 +20,7 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
 
     dtype `auto` picks the fastest accurate format for `device` (`quantization.auto_dtype`: bf16 on GPUs and
     on CPUs where a bf16 matmul measures clearly faster than fp32, else fp32); `quantize="int8"` makes the
-    towers' and projector's Linear layers int8 (CPU, from fp32).
+    towers' and projector's Linear layers int8 and gives the LLM's fp16 weights (CPU, from fp32).
     """
     import torch
 

@@ -11,8 +11,9 @@ per call, computed from the input) for every `nn.Linear` of the CLIP tower, Conv
 the projector, as torch.ao's dynamic int8 Linear (what `torch.ao.quantization.quantize_dynamic` swaps in;
 fbgemm VNNI kernels), layer by layer so that loading with `--quantize int8` never holds more than fp32 does. torchao's
 `Int8DynamicActivationInt8WeightConfig` was measured too: in eager mode on this CPU it is slower than
-fp32, while torch.ao's kernels are about 4x faster (docs/performance.md). Softmax, LayerNorms, convolutions,
-embeddings, patch info mining and the LLM stay fp32 (see QUANTIZED_PARTS).
+fp32, while torch.ao's kernels are about 4x faster (docs/performance.md). The LLM's Linear layers keep fp16
+weights instead (`Float16WeightLinear`: int8 changed its answers, fp16 weights halve the bytes that decoding
+reads). Softmax, LayerNorms, convolutions, embeddings and patch info mining stay fp32.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -59,12 +61,43 @@ def auto_dtype(device: str | torch.device) -> torch.dtype:
 
 # Not `mining` (exact fp32 sums, a few percent of the time) and not the LLM: with SmolLM2-135M's real weights,
 # int8 Linear layers in the LLM changed the first greedy token for 20 of 20 prompts (max |Δlogit| 16.9,
-# benchmarks/inference.py --errors), so the LLM stays in fp32.
+# benchmarks/inference.py --errors). The LLM's Linear layers get fp16 weights instead (`Float16WeightLinear`).
 QUANTIZED_PARTS = ("vision_tower", "aux_vision_tower", "projector")
+HALF_WEIGHT_PARTS = ("language_model",)
+
+
+class Float16WeightLinear(nn.Module):
+    """A Linear layer of fp32 activations [..., in] -> [..., out] whose weight [out, in] is stored in fp16.
+
+    Decoding (at most `FP16_ROWS` rows) is memory-bound: it multiplies in fp16, reading half the bytes
+    (an fp16 matrix-vector product measured 3-5x faster than fp32 on two CPU cores, SmolLM2's shapes), and
+    returns fp32; a result that overflows fp16 is computed again in fp32. Longer inputs (prefill) multiply in
+    fp32 with the weight widened for the call, since fp16 GEMMs are slower than fp32 ones on CPUs without
+    AMX-FP16. The bias stays fp32. Inference only.
+    """
+
+    FP16_ROWS = 4
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.weight = nn.Parameter(linear.weight.detach().to(torch.float16), requires_grad=False)
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().float(), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.numel() <= self.FP16_ROWS * self.in_features:
+            out = F.linear(x.to(torch.float16), self.weight).float()
+            if bool(torch.isfinite(out).all()):
+                return out if self.bias is None else out + self.bias
+        return F.linear(x, self.weight.float(), self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, fp16 weight"
 
 
 def quantize_int8(model: nn.Module, weights: Callable[[str], torch.Tensor] | None = None) -> nn.Module:
-    """Replace the Linear layers of a fp32 MiniGemini model's towers and projector in place (CPU only).
+    """Replace the Linear layers of a fp32 MiniGemini model's towers and projector in place (CPU only) with int8
+    ones, and the LLM's with `Float16WeightLinear`.
 
     One layer at a time, each fp32 weight dropped as soon as its int8 copy exists, so the towers' fp32 and int8
     weights are never resident together. `weights(name)` (optional) returns state-dict tensor `name` in fp32,
@@ -92,6 +125,10 @@ def quantize_int8(model: nn.Module, weights: Callable[[str], torch.Tensor] | Non
                 parent, _, attr = name.rpartition(".")
                 setattr(model.get_submodule(parent), attr, DynamicInt8Linear.from_float(source))
                 del source, linear  # the fp32 weight goes now, before the next layer is read
+    for part in (name for name in HALF_WEIGHT_PARTS if getattr(model, name, None) is not None):
+        for name in [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) is nn.Linear]:
+            parent, _, attr = name.rpartition(".")
+            setattr(model.get_submodule(parent), attr, Float16WeightLinear(model.get_submodule(name)))
     return model
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field
 
+from ..loading import QUANTIZE_HELP
+
 
 def setting(default=MISSING, help: str = "", *, flag: str | None = None, min: float | None = None,
             envvar: str | None = None, factory=None):
@@ -33,7 +35,7 @@ class ServerSettings:
     api_key: str | None = setting(None, "Require 'Authorization: Bearer KEY'.", envvar="MINIGEMINI_API_KEY")
     device: str = setting("cpu", "cpu, cuda, cuda:1, mps ...")
     dtype: str = setting("auto", "auto (bf16 on GPUs and on CPUs where it measures faster, else fp32), fp32, bf16 or fp16.")
-    quantize: str = setting("none", "int8: int8 Linear layers, the fast CPU path.")
+    quantize: str = setting("none", QUANTIZE_HELP)
     engine: str = setting("minigemini", "minigemini (this server) or vllm (vLLM's OpenAI server with our plugin; "
                           "see docs/serving.md for which limits carry over).")
     # batching
