@@ -98,9 +98,10 @@ def freed_weights_returned(during: int = 1 << 20, after: int = 32 << 20) -> Iter
 
 
 def checkpoint_tensors(folder: Path) -> Callable[[str], "torch.Tensor"] | None:
-    """For a folder of our safetensors files: `name -> tensor name in fp32`, each read through a memory map of
-    its own, released on return, so the model's own map of the files is not paged in for weights about to be
-    replaced (`quantize_int8`). None for anything else (hub ids, official folders, `.bin` files)."""
+    """For a folder of our safetensors files: `name -> tensor name in fp32`, each backed by a memory map of its
+    own (fp32 files: no copy), unmapped when the tensor is freed, so the model's own map of the files is not paged
+    in for weights about to be replaced (`quantize_int8`). None for anything else (hub ids, official folders,
+    `.bin` files)."""
     import torch
     from safetensors import safe_open
 
@@ -123,6 +124,6 @@ def checkpoint_tensors(folder: Path) -> Callable[[str], "torch.Tensor"] | None:
 
     def read(name: str) -> torch.Tensor:
         with safe_open(where[name], framework="pt") as f:
-            return f.get_tensor(name).to(torch.float32, copy=True)  # a copy: the map goes with `f`
+            return f.get_tensor(name).to(torch.float32)  # the tensor keeps its own map alive after `f` closes
 
     return read

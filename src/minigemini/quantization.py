@@ -121,15 +121,27 @@ def quantize_int8(model: nn.Module, weights: Callable[[str], torch.Tensor] | Non
             for name in names:  # exactly nn.Linear, as quantize_dynamic's mapping
                 linear = model.get_submodule(name)
                 source = linear if weights is None else _read_linear(linear, name, weights)
-                source.qconfig = per_channel_dynamic_qconfig
                 parent, _, attr = name.rpartition(".")
-                setattr(model.get_submodule(parent), attr, DynamicInt8Linear.from_float(source))
+                setattr(model.get_submodule(parent), attr, _int8_linear(source, DynamicInt8Linear, per_channel_dynamic_qconfig))
                 del source, linear  # the fp32 weight goes now, before the next layer is read
     for part in (name for name in HALF_WEIGHT_PARTS if getattr(model, name, None) is not None):
         for name in [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) is nn.Linear]:
             parent, _, attr = name.rpartition(".")
             setattr(model.get_submodule(parent), attr, Float16WeightLinear(model.get_submodule(name)))
     return model
+
+
+def _int8_linear(source: nn.Linear, int8_linear: type, qconfig) -> nn.Module:
+    """torch.ao's `int8_linear.from_float(source)` under `qconfig`, built at size 1 x 1 and then given its weight:
+    `from_float` first packs an all-zero int8 weight of full size and throws it away (a third of the load)."""
+    from torch.ao.nn.quantized.modules.utils import _quantize_weight
+
+    observer = qconfig.weight()
+    observer(source.weight)
+    layer = int8_linear(1, 1, dtype=torch.qint8)
+    layer.set_weight_bias(_quantize_weight(source.weight.float(), observer), source.bias)
+    layer.in_features, layer.out_features = source.in_features, source.out_features
+    return layer
 
 
 def _read_linear(like: nn.Linear, name: str, weights: Callable[[str], torch.Tensor]) -> nn.Linear:
