@@ -32,10 +32,12 @@ is that same subprocess run on the source tree of `--baseline-rev` (default bfb3
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import math
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -391,8 +393,10 @@ def subprocess_answer(folder: Path, variant: str, a, src: str | None = None) -> 
 
 
 def baseline_tree(rev: str) -> str:
-    """`src/` of git revision `rev`, extracted to a temporary folder (the import path of 'today's' code)."""
+    """`src/` of git revision `rev`, extracted to a temporary folder (the import path of 'today's' code), removed
+    when this process exits."""
     root = Path(tempfile.mkdtemp(prefix="minigemini-baseline-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     repo = Path(__file__).resolve().parents[1]
     archive = subprocess.run(["git", "-C", str(repo), "archive", rev, "src"], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
