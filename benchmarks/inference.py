@@ -50,7 +50,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from minigemini.answering.kv_cache import AppendOnlyCache
 from minigemini.configuration import MiniGeminiConfig
 from minigemini.image_processing import MiniGeminiImageProcessor
 from minigemini.modeling import MiniGeminiForConditionalGeneration
@@ -276,8 +275,10 @@ def run_stages(name: str, variant: str, repeats: int, new_tokens: int, device: s
         r["prompt_tokens"] = embeds.shape[1]
         lm = model.language_model
 
+        from minigemini.answering.kv_cache import AppendOnlyCache  # here: today's code (--answer-only) lacks it
+
         def prefill():  # into the answering path's KV cache (appends in place while decoding)
-            return lm(inputs_embeds=embeds, past_key_values=AppendOnlyCache(lm.config), use_cache=True, logits_to_keep=1)
+            return lm(inputs_embeds=embeds, cache=AppendOnlyCache(lm.config), use_cache=True, logits_to_keep=1)
 
         r["prefill"], out = timed(prefill, repeats, device)
 
@@ -287,7 +288,7 @@ def run_stages(name: str, variant: str, repeats: int, new_tokens: int, device: s
             sync(device)
             t = CLOCK()
             for _ in range(new_tokens - 1):
-                o = lm(input_ids=tok, past_key_values=cache, use_cache=True)
+                o = lm(input_ids=tok, cache=cache, use_cache=True)
                 tok = o.logits[:, -1:].argmax(-1)
             sync(device)
             return (new_tokens - 1) / (CLOCK() - t)

@@ -106,3 +106,20 @@ def test_int8_loading_never_holds_the_towers_fp32_weights(tmp_path):
     done = subprocess.run([sys.executable, "-c", PEAK, str(folder), "int8"], capture_output=True, text=True, check=True)
     rss = json.loads(done.stdout.strip().splitlines()[-1])
     assert rss["peak"] - rss["base"] < 0.75 * linear_bytes, (rss, linear_bytes)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc (Linux)")
+def test_int8_loading_never_pages_in_the_llms_fp32_weights(tmp_path):
+    """An LLM with ~240 MB of fp32 Linear weights: loading with int8 keeps fp16 copies (1/2) read from the files
+    afresh, never the fp32 weights of the model's own map besides them (which measured 1.5x the fp32 bytes)."""
+    llm = dict(hidden_size=640, intermediate_size=2560, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8,
+               head_dim=80)
+    folder = build_tiny_checkpoint(tmp_path / "ours", text_config=llm)
+    model, _ = load_model(str(folder), dtype="fp32")
+    linear_bytes = sum(m.weight.numel() * 4 for part in HALF_WEIGHT_PARTS for m in getattr(model, part).modules()
+                       if type(m) is nn.Linear and m.weight is not model.get_input_embeddings().weight)
+    del model
+    assert linear_bytes > 200e6
+    done = subprocess.run([sys.executable, "-c", PEAK, str(folder), "int8"], capture_output=True, text=True, check=True)
+    rss = json.loads(done.stdout.strip().splitlines()[-1])
+    assert rss["peak"] - rss["base"] < 0.75 * linear_bytes, (rss, linear_bytes)

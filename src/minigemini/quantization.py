@@ -126,8 +126,14 @@ def quantize_int8(model: nn.Module, weights: Callable[[str], torch.Tensor] | Non
                 del source, linear  # the fp32 weight goes now, before the next layer is read
     for part in (name for name in HALF_WEIGHT_PARTS if getattr(model, name, None) is not None):
         for name in [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) is nn.Linear]:
+            linear = model.get_submodule(name)
+            try:  # read afresh, so the model's own map of these fp32 weights is never paged in
+                source = linear if weights is None else _read_linear(linear, name, weights)
+            except KeyError:  # not in the files: a head tied to the embeddings, whose weight is resident anyway
+                source = linear
             parent, _, attr = name.rpartition(".")
-            setattr(model.get_submodule(parent), attr, Float16WeightLinear(model.get_submodule(name)))
+            setattr(model.get_submodule(parent), attr, Float16WeightLinear(source))
+            del source, linear
     return model
 
 
