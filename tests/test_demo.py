@@ -65,6 +65,6 @@ def test_quick_demo_in_a_plain_log_is_clean_and_its_mgm_folder_chats_through_the
     rows = json.loads((run_dir / "results.json").read_text())["fresh_answers"]
     fresh = next((r for r in rows if r["answer"].strip()), rows[0])  # a one-epoch model may answer nothing at all
     chat = runner.invoke(app, ["chat", "--model", str(folder), "--image", fresh["image"], "--prompt", fresh["question"],
-                               "--temperature", "0", "--max-new-tokens", "8"])
+                               "--temperature", "0", "--max-new-tokens", "8", "--dtype", "fp32"])
     assert chat.exit_code == 0, chat.output
-    assert fresh["answer"].strip() in chat.output  # the demo's own greedy answer, via the CLI
+    assert fresh["answer"].strip() in chat.output  # the demo's own greedy answer (it scores in fp32), via the CLI
