@@ -49,9 +49,13 @@ def _small_convnext():
     return HighResConvNeXtTower(config).eval()
 
 
-def test_fused_convnext_inference_equals_transformers_blocks(monkeypatch):
-    """CPU fp32 inference fuses GELU into oneDNN's GEMM; every stage map equals transformers' own blocks."""
+@pytest.mark.parametrize("chunk_rows", [4096, 100])
+def test_fused_convnext_inference_equals_transformers_blocks(monkeypatch, chunk_rows):
+    """CPU fp32 inference fuses GELU into oneDNN's GEMM, in row chunks written over their own inputs; every stage
+    map equals transformers' own blocks (and no later stage overwrites an earlier stage's map)."""
     import minigemini.modeling.towers as towers
+
+    monkeypatch.setattr(towers, "_MLP_ROWS", chunk_rows)
 
     if towers._ONEDNN_LINEAR is None:
         pytest.fail("this torch has no oneDNN; the fused path is what CPU inference runs here")
@@ -66,7 +70,8 @@ def test_fused_convnext_inference_equals_transformers_blocks(monkeypatch):
         onednn = towers._ONEDNN_LINEAR
         monkeypatch.setattr(towers, "_ONEDNN_LINEAR", lambda *a: calls.append(a[3]) or onednn(*a))
         fused = tower(pixels)
-    assert calls.count("gelu") == 6 and calls.count("none") == 6  # every block, both GEMMs
+    chunks = calls.count("gelu")  # every block, both GEMMs, once per chunk: 6 blocks, 17 chunks of 100 rows
+    assert calls.count("none") == chunks == (6 if chunk_rows == 4096 else 17)
     for ours, ref in zip(fused, reference, strict=True):
         torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
 

@@ -127,14 +127,17 @@ class HighResConvNeXtTower(nn.Module):
 
     @staticmethod
     def _fused_block(layer: ConvNextLayer, x: torch.Tensor) -> torch.Tensor:
-        """`ConvNextLayer.forward` for x [B, C, H, W] with pwconv2(GELU(pwconv1(·))) as two oneDNN GEMMs."""
+        """`ConvNextLayer.forward` for x [B, C, H, W] with pwconv2(GELU(pwconv1(·))) as two oneDNN GEMMs.
+
+        Updates `x` in place and returns it (the block's input is the tower's own intermediate, never kept):
+        with the MLP writing each chunk's output over its input rows, one [B, H, W, C] map exists beside `x`.
+        """
         h = layer.layernorm(layer.dwconv(x).permute(0, 2, 3, 1))
-        rows = h.reshape(-1, h.shape[-1])
-        out = torch.empty_like(rows)
+        rows = h.view(-1, h.shape[-1])  # LayerNorm's output is contiguous channels-last
         for start in range(0, rows.shape[0], _MLP_ROWS):  # the [rows, 4C] hidden exists for one chunk at a time
-            hidden = _ONEDNN_LINEAR(rows[start : start + _MLP_ROWS], layer.pwconv1.weight, layer.pwconv1.bias, "gelu", [], "none")
-            out[start : start + _MLP_ROWS] = _ONEDNN_LINEAR(hidden, layer.pwconv2.weight, layer.pwconv2.bias, "none", [], "")
-        h = out.view(h.shape)
+            chunk = rows[start : start + _MLP_ROWS]
+            hidden = _ONEDNN_LINEAR(chunk, layer.pwconv1.weight, layer.pwconv1.bias, "gelu", [], "none")
+            chunk.copy_(_ONEDNN_LINEAR(hidden, layer.pwconv2.weight, layer.pwconv2.bias, "none", [], ""))
         if layer.layer_scale_parameter is not None:
-            h.mul_(layer.layer_scale_parameter)  # in place: one [B, H, W, C] map fewer at the peak
-        return x + h.permute(0, 3, 1, 2)
+            h.mul_(layer.layer_scale_parameter)
+        return x.add_(h.permute(0, 3, 1, 2))
