@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from .loading import QUANTIZE_HELP
+from .loading import DTYPE_HELP, QUANTIZE_HELP
 
 app = typer.Typer(
     help="Mini-Gemini: dual vision encoders, patch info mining and any-to-any generation.\n\n"
@@ -24,7 +24,7 @@ def chat(
     image: list[Path] = typer.Option([], "--image", "-i", help="Image(s) for the first turn; repeat for several."),
     prompt: str | None = typer.Option(None, "--prompt", "-p", help="Ask once and exit; without it, chat interactively."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, mps ..."),
-    dtype: str = typer.Option("auto", help="auto (the fastest accurate format here: bf16 on GPUs and on CPUs where it measures faster, else fp32), fp32, bf16 or fp16."),
+    dtype: str = typer.Option("auto", help=DTYPE_HELP),
     quantize: str = typer.Option("none", help=QUANTIZE_HELP),
     max_new_tokens: int = typer.Option(512),
     temperature: float = typer.Option(0.2, help="0 means greedy."),

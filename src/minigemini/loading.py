@@ -11,6 +11,7 @@ DTYPES = {"auto": None, "fp32": "float32", "float32": "float32", "bf16": "bfloat
 
 
 QUANTIZE = ("none", "int8")
+DTYPE_HELP = "auto (bf16 on GPUs and on CPUs where it measures faster, else fp32), fp32, bf16 or fp16."
 QUANTIZE_HELP = "int8: int8 Linear layers in the towers and projector, fp16 weights in the LLM: the fast CPU path."
 
 

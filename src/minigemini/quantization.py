@@ -115,26 +115,28 @@ def quantize_int8(model: nn.Module, weights: Callable[[str], torch.Tensor] | Non
         from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
         from torch.ao.quantization import per_channel_dynamic_qconfig
 
-        for part in (name for name in QUANTIZED_PARTS if getattr(model, name, None) is not None):
-            # names, not modules: a list of the modules would keep every fp32 weight alive to the end
-            names = [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) is nn.Linear]
-            for name in names:  # exactly nn.Linear, as quantize_dynamic's mapping
-                linear = model.get_submodule(name)
-                source = linear if weights is None else _read_linear(linear, name, weights)
-                parent, _, attr = name.rpartition(".")
-                setattr(model.get_submodule(parent), attr, _int8_linear(source, DynamicInt8Linear, per_channel_dynamic_qconfig))
-                del source, linear  # the fp32 weight goes now, before the next layer is read
-    for part in (name for name in HALF_WEIGHT_PARTS if getattr(model, name, None) is not None):
+        _swap_linears(model, QUANTIZED_PARTS, weights,
+                      lambda source: _int8_linear(source, DynamicInt8Linear, per_channel_dynamic_qconfig))
+    _swap_linears(model, HALF_WEIGHT_PARTS, weights, Float16WeightLinear)
+    return model
+
+
+def _swap_linears(model: nn.Module, parts: tuple[str, ...], weights: Callable[[str], torch.Tensor] | None,
+                  convert: Callable[[nn.Linear], nn.Module]) -> None:
+    """Replace every exact `nn.Linear` (quantize_dynamic's mapping) of `model.<part>` by `convert(fp32 Linear)`,
+    one at a time, the fp32 weight read afresh through `weights` where given (the model's own map of it is
+    then never paged in) and dropped before the next layer is read."""
+    for part in (name for name in parts if getattr(model, name, None) is not None):
+        # names, not modules: a list of the modules would keep every fp32 weight alive to the end
         for name in [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) is nn.Linear]:
             linear = model.get_submodule(name)
-            try:  # read afresh, so the model's own map of these fp32 weights is never paged in
+            try:
                 source = linear if weights is None else _read_linear(linear, name, weights)
             except KeyError:  # not in the files: a head tied to the embeddings, whose weight is resident anyway
                 source = linear
             parent, _, attr = name.rpartition(".")
-            setattr(model.get_submodule(parent), attr, Float16WeightLinear(source))
+            setattr(model.get_submodule(parent), attr, convert(source))
             del source, linear
-    return model
 
 
 def _int8_linear(source: nn.Linear, int8_linear: type, qconfig) -> nn.Module:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import re
 from collections import Counter
@@ -35,6 +34,7 @@ from typing import Any, Literal, Sequence
 
 from tqdm import tqdm
 
+from ..files import write_text_atomic
 from ..generation.markup import add_gen_trigger, wrap_prompt
 from .llava import iter_records
 from .output_lock import output_lock
@@ -275,12 +275,6 @@ def is_done(record: dict[str, Any] | None, retry_failed: bool) -> bool:
     return not retry_failed and not record["reason"].startswith(TRANSIENT)
 
 
-def _write_json_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def build_generation_data(
     sources_path: str | Path,
     output: str | Path,
@@ -344,5 +338,5 @@ def build_generation_data(
             counts["ok" if record["status"] == "ok" else record["reason"]] += 1
             if record["status"] == "ok":
                 rows.append({**record["row"], "id": f"gen_{mode}_{s.id}"})  # today's id, unique among today's sources
-        _write_json_atomic(output, rows)
+        write_text_atomic(output, json.dumps(rows, ensure_ascii=False, indent=1))
         return counts

@@ -10,7 +10,6 @@ on, such as 4000x3) leaves its row unchanged and is counted under its reason; it
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -18,6 +17,7 @@ from typing import Any, Callable, Literal
 from PIL import Image
 from tqdm import tqdm
 
+from ..files import write_text_atomic
 from ..ocr import MIN_SCORE, OCRError, format_reference_line, ocr_texts
 from .llava import iter_records, resolve_image
 
@@ -105,13 +105,10 @@ def augment_row(
 
 
 def _write_atomic(path: Path, rows: list[Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        if path.suffix == ".jsonl":
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        else:
-            json.dump(rows, f, ensure_ascii=False, indent=1)
-    os.replace(tmp, path)
+    if path.suffix == ".jsonl":
+        write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    else:
+        write_text_atomic(path, json.dumps(rows, ensure_ascii=False, indent=1))
 
 
 def ocr_augment(

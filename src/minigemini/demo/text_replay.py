@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
+
+from ..files import write_text_atomic
+from .evaluate import answer_questions
 
 REPLAY_QUESTIONS = (
     "What is the capital of Italy?",
@@ -119,12 +120,8 @@ def base_answers(llm_folder: Path, questions: tuple[str, ...], *, max_new_tokens
             for row in out[:, batch["input_ids"].shape[1]:]:
                 finished.append(tokenizer.eos_token_id in row.tolist())
                 answers.append(tokenizer.decode(row, skip_special_tokens=True).strip())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"llm": llm_folder.name, "questions": list(questions), "answers": answers, "finished": finished}, f,
-                  indent=1)
-    os.replace(tmp, path)
+    record = {"llm": llm_folder.name, "questions": list(questions), "answers": answers, "finished": finished}
+    write_text_atomic(path, json.dumps(record, indent=1))
     return list(zip(answers, finished))
 
 
@@ -135,8 +132,7 @@ def write_text_replay(llm_folder: Path, out: Path, count: int, cache: Path) -> P
                for a, done in base_answers(llm_folder, questions, max_new_tokens=REPLAY_MAX_NEW_TOKENS, cache=cache)]
     rows = [{"id": f"text_replay_{i}", "conversations": [{"from": "human", "value": q}, {"from": "gpt", "value": a}]}
             for i, (q, a) in enumerate(zip(questions, answers))]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text_atomic(out, json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
     return out
 
 
@@ -145,18 +141,12 @@ def compare_text_answers(model, processor, llm_folder: Path, cache: Path,
     """The trained model's greedy answers to held-out text questions beside the untuned LLM's:
     {"rows": [{question, answer, base}], "mean_words", "base_mean_words", "same_start"} where `same_start`
     counts answers whose first 8 words equal the untuned model's."""
-    from .evaluate import answer_questions
-
     base = [a for a, _ in base_answers(llm_folder, questions, max_new_tokens=COMPARE_MAX_NEW_TOKENS, cache=cache)]
     trained = answer_questions(model, processor, [(None, q) for q in questions], max_new_tokens=COMPARE_MAX_NEW_TOKENS)
     rows = [{"question": q, "answer": a, "base": b} for q, a, b in zip(questions, trained, base)]
-
-    def words(text: str) -> list[str]:
-        return text.split()
-
     return {
         "rows": rows,
-        "mean_words": sum(len(words(r["answer"])) for r in rows) / len(rows),
-        "base_mean_words": sum(len(words(r["base"])) for r in rows) / len(rows),
-        "same_start": sum(words(r["answer"])[:8] == words(r["base"])[:8] for r in rows),
+        "mean_words": sum(len(r["answer"].split()) for r in rows) / len(rows),
+        "base_mean_words": sum(len(r["base"].split()) for r in rows) / len(rows),
+        "same_start": sum(r["answer"].split()[:8] == r["base"].split()[:8] for r in rows),
     }

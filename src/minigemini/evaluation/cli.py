@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import typer
 
-from ..loading import QUANTIZE_HELP
+from ..loading import DTYPE_HELP, QUANTIZE_HELP
 from .benchmarks import BENCHMARKS, PROTOCOLS, get_benchmark
 from .judge import Judge, judge_from_settings
 from .runner import run_benchmark, score_predictions
@@ -79,7 +79,7 @@ def _run_command(bench: str) -> Callable[..., None]:
         batch_size: int = typer.Option(1, "--batch-size", min=1, help="Questions per generate call."),
         limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N questions."),
         device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda."),
-        dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on GPUs and on CPUs where it measures faster, else fp32), fp32, bf16 or fp16."),
+        dtype: str = typer.Option("auto", "--dtype", help=DTYPE_HELP),
         quantize: str = typer.Option("none", "--quantize", help=QUANTIZE_HELP),
         judge_model: Optional[str] = typer.Option(None, "--judge-model", help=JUDGE_MODEL_HELP),
         judge_base_url: Optional[str] = typer.Option(None, "--judge-base-url", help=JUDGE_URL_HELP),

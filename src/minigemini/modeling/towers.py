@@ -74,8 +74,8 @@ class HighResConvNeXtTower(nn.Module):
     `drop_path_in_training=False` keeps this module in eval mode instead.
 
     Inference on CPU in fp32 runs each block's pointwise MLP through oneDNN with GELU fused into the first
-    GEMM (`_pointwise_mlp`): the same fp32 arithmetic up to summation order, about a quarter less time for
-    those GEMMs because the [H·W, 4C] activation is not written and read again by a separate GELU pass.
+    GEMM (`_fused_block`): the same fp32 arithmetic up to summation order, 11% less time for the tower
+    (docs/performance.md) because the [H·W, 4C] activation is not written and read again by a separate GELU pass.
     """
 
     def __init__(self, config: PreTrainedConfig, drop_path_in_training: bool = True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field
 
-from ..loading import QUANTIZE_HELP
+from ..loading import DTYPE_HELP, QUANTIZE_HELP
 
 
 def setting(default=MISSING, help: str = "", *, flag: str | None = None, min: float | None = None,
@@ -34,7 +34,7 @@ class ServerSettings:
     model_name: str | None = setting(None, "Model id clients send (default: the folder name).")
     api_key: str | None = setting(None, "Require 'Authorization: Bearer KEY'.", envvar="MINIGEMINI_API_KEY")
     device: str = setting("cpu", "cpu, cuda, cuda:1, mps ...")
-    dtype: str = setting("auto", "auto (bf16 on GPUs and on CPUs where it measures faster, else fp32), fp32, bf16 or fp16.")
+    dtype: str = setting("auto", DTYPE_HELP)
     quantize: str = setting("none", QUANTIZE_HELP)
     engine: str = setting("minigemini", "minigemini (this server) or vllm (vLLM's OpenAI server with our plugin; "
                           "see docs/serving.md for which limits carry over).")
