@@ -49,6 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 
 from minigemini.configuration import MiniGeminiConfig
 from minigemini.image_processing import MiniGeminiImageProcessor
@@ -117,6 +118,10 @@ def build(config_name: str, variant: str, device: str = "cpu", llm_gguf: str | N
         from minigemini.quantization import quantize_int8
 
         quantize_int8(model)
+    elif variant == "fp32" and device == "cpu":  # what load_model does for fp32 on CPU
+        from minigemini.quantization import use_onednn_linears
+
+        use_onednn_linears(model)
     processor = MiniGeminiProcessor(
         tokenizer,
         MiniGeminiImageProcessor.from_config(config),
@@ -235,9 +240,18 @@ def official_features(model, batch) -> torch.Tensor:
 
 
 def greedy_from_embeds(model, input_ids, feats, new_tokens: int) -> torch.Tensor:
+    """transformers' own greedy generate from these image features, the LLM's Linear layers on F.linear."""
+    from minigemini.quantization import OneDnnLinear
+
     embeds = model.embed_with_images(input_ids, list(feats))
-    return model.language_model.generate(inputs_embeds=embeds, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                         do_sample=False, attention_mask=torch.ones_like(input_ids))
+    fast_forward = OneDnnLinear.forward
+    OneDnnLinear.forward = nn.Linear.forward
+    try:
+        return model.language_model.generate(inputs_embeds=embeds, max_new_tokens=new_tokens,
+                                             min_new_tokens=new_tokens, do_sample=False,
+                                             attention_mask=torch.ones_like(input_ids))
+    finally:
+        OneDnnLinear.forward = fast_forward
 
 
 # ---- one configuration, one variant, in this process --------------------------------------------------

@@ -30,7 +30,7 @@ def _plain_int8(model: nn.Module) -> nn.Module:
                      mapping={nn.Linear: DynamicInt8Linear}, inplace=True)
     for part in HALF_WEIGHT_PARTS:
         for name, m in list(getattr(model, part).named_modules()):
-            if type(m) is nn.Linear:
+            if isinstance(m, nn.Linear):  # an fp32 load on CPU gives the LLM OneDnnLinear layers
                 parent, _, attr = name.rpartition(".")
                 setattr(getattr(model, part).get_submodule(parent), attr, Float16WeightLinear(m))
     return model
@@ -117,7 +117,7 @@ def test_int8_loading_never_pages_in_the_llms_fp32_weights(tmp_path):
     folder = build_tiny_checkpoint(tmp_path / "ours", text_config=llm)
     model, _ = load_model(str(folder), dtype="fp32")
     linear_bytes = sum(m.weight.numel() * 4 for part in HALF_WEIGHT_PARTS for m in getattr(model, part).modules()
-                       if type(m) is nn.Linear and m.weight is not model.get_input_embeddings().weight)
+                       if isinstance(m, nn.Linear) and m.weight is not model.get_input_embeddings().weight)
     del model
     assert linear_bytes > 200e6
     done = subprocess.run([sys.executable, "-c", PEAK, str(folder), "int8"], capture_output=True, text=True, check=True)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from minigemini import quantization
 from minigemini.loading import load_model
-from minigemini.quantization import Float16WeightLinear, auto_dtype, quantize_int8
+from minigemini.quantization import Float16WeightLinear, OneDnnLinear, auto_dtype, quantize_int8
 
 
 def _image() -> Image.Image:
@@ -85,13 +85,13 @@ def _half_reference(x: torch.Tensor, layer: torch.nn.Linear) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("bias", [True, False])
-def test_fp16_weight_linear_prefills_exactly_in_fp32_and_decodes_within_fp16_rounding(bias):
+def test_fp16_weight_linear_prefills_in_fp32_and_decodes_within_fp16_rounding(bias):
     torch.manual_seed(0)
     layer = torch.nn.Linear(64, 96, bias=bias)
     half = Float16WeightLinear(layer)
     assert half.weight.dtype == torch.float16 and (not bias or half.bias.dtype == torch.float32)
-    prefill = torch.randn(2, 7, 64)  # 14 rows: fp32 GEMM with the widened weight
-    assert torch.equal(half(prefill), _half_reference(prefill, layer))
+    prefill = torch.randn(2, 7, 64)  # 14 rows: fp32 GEMM with the widened weight (oneDNN: summation order only)
+    torch.testing.assert_close(half(prefill), _half_reference(prefill, layer), rtol=1e-5, atol=1e-6)
     decode = torch.randn(3, 1, 64)  # 3 rows: multiplied in fp16
     out = half(decode)
     assert out.dtype == torch.float32 and out.shape == (3, 1, 96)
@@ -105,3 +105,51 @@ def test_fp16_weight_linear_recomputes_in_fp32_what_overflows_fp16():
     x = torch.full((1, 8), 1e4)  # each output 8e4 > fp16's largest finite value 65504
     out = Float16WeightLinear(layer)(x)
     assert torch.isfinite(out).all() and torch.equal(out, _half_reference(x, layer))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", [(1, 1, 64), (2, 7, 64), (5, 64), (0, 64)])
+def test_onednn_linear_is_fp32_linear_up_to_summation_order(bias, shape):
+    torch.manual_seed(0)
+    plain = torch.nn.Linear(64, 96, bias=bias)
+    layer = OneDnnLinear.sharing(plain)
+    assert layer.weight is plain.weight and layer.bias is plain.bias
+    assert layer.state_dict().keys() == plain.state_dict().keys()
+    x = torch.randn(*shape)
+    with torch.inference_mode():
+        out = layer(x)
+    assert out.shape == (*shape[:-1], 96) and out.dtype == torch.float32
+    torch.testing.assert_close(out, torch.nn.functional.linear(x, plain.weight, plain.bias), rtol=1e-5, atol=1e-6)
+
+
+def test_onednn_linear_trains_as_nn_linear():
+    torch.manual_seed(0)
+    plain = torch.nn.Linear(16, 8)
+    layer = OneDnnLinear.sharing(plain)
+    x = torch.randn(3, 16)
+    layer(x).sum().backward()  # autograd on: nn.Linear's own path
+    assert plain.weight.grad is not None and torch.equal(plain.weight.grad, x.sum(0).expand(8, 16))
+
+
+def test_fp32_cpu_loads_get_onednn_llm_linears_with_the_plain_layers_answers(monkeypatch):
+    model, processor = load_model("tiny", dtype="fp32")
+    llm = [m for m in model.language_model.modules() if isinstance(m, torch.nn.Linear)]
+    assert llm and all(type(m) is OneDnnLinear for m in llm)
+    assert all(type(m) is not OneDnnLinear for m in model.vision_tower.modules())  # CLIP measured slower with it
+    tied = model.language_model.get_output_embeddings().weight is model.language_model.get_input_embeddings().weight
+    assert tied == model.config.text_config.tie_word_embeddings
+    batch = processor("USER: <image>\nWhat is it? ASSISTANT:", [_image()])
+    calls, onednn = [], quantization.ONEDNN_LINEAR
+    monkeypatch.setattr(quantization, "ONEDNN_LINEAR", lambda *args: calls.append(1) or onednn(*args))
+    with torch.inference_mode():
+        fast = model(**batch).logits
+        tokens = model.generate(**batch, max_new_tokens=6, do_sample=False)
+    assert len(calls) == 7 * len(llm)  # every LLM layer in all 7 passes (forward, prefill, 5 steps) ran oneDNN
+    monkeypatch.setattr(OneDnnLinear, "forward", torch.nn.Linear.forward)  # the plain reference: F.linear
+    with torch.inference_mode():
+        plain = model(**batch).logits
+        plain_tokens = model.generate(**batch, max_new_tokens=6, do_sample=False)
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+    assert torch.equal(tokens, plain_tokens)
+    model, _ = load_model("tiny", dtype="bf16")
+    assert not any(isinstance(m, OneDnnLinear) for m in model.modules())  # bf16 keeps F.linear (oneDNN already)

@@ -21,7 +21,8 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
 
     dtype `auto` picks the fastest accurate format for `device` (`quantization.auto_dtype`: bf16 on GPUs and
     on CPUs where a bf16 matmul measures clearly faster than fp32, else fp32); `quantize="int8"` makes the
-    towers' and projector's Linear layers int8 and gives the LLM's fp16 weights (CPU, from fp32).
+    towers' and projector's Linear layers int8 and gives the LLM's fp16 weights (CPU, from fp32). Without it, an
+    fp32 model on CPU multiplies its LLM's Linear layers through oneDNN (`quantization.use_onednn_linears`).
     """
     import torch
 
@@ -52,7 +53,9 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
 
 def _load(model: str, device: str, torch_dtype, load_4bit: bool, load_8bit: bool, quantize: str):
     """`load_model` once its arguments are checked and the dtype resolved."""
-    from .quantization import quantize_int8
+    import torch
+
+    from .quantization import quantize_int8, use_onednn_linears
 
     if model == "tiny":
         from .tiny import build_tiny_model_and_processor
@@ -73,6 +76,8 @@ def _load(model: str, device: str, torch_dtype, load_4bit: bool, load_8bit: bool
     m = (m.to(device) if load_4bit or load_8bit else m.to(device, torch_dtype)).eval()  # bnb keeps its formats
     if quantize == "int8":
         quantize_int8(m, checkpoint_tensors(Path(model)) if model != "tiny" else None)
+    elif m.device.type == "cpu" and torch_dtype == torch.float32:
+        use_onednn_linears(m)
     return m, p
 
 

@@ -57,7 +57,7 @@ def test_fused_convnext_inference_equals_transformers_blocks(monkeypatch, chunk_
 
     monkeypatch.setattr(towers, "_MLP_ROWS", chunk_rows)
 
-    if towers._ONEDNN_LINEAR is None:
+    if towers.ONEDNN_LINEAR is None:
         pytest.fail("this torch has no oneDNN; the fused path is what CPU inference runs here")
     tower = _small_convnext()
     pixels = torch.randn(2, 3, 64, 64)
@@ -67,8 +67,8 @@ def test_fused_convnext_inference_equals_transformers_blocks(monkeypatch, chunk_
             x = stage(x)
             reference.append(x)
         calls = []
-        onednn = towers._ONEDNN_LINEAR
-        monkeypatch.setattr(towers, "_ONEDNN_LINEAR", lambda *a: calls.append(a[3]) or onednn(*a))
+        onednn = towers.ONEDNN_LINEAR
+        monkeypatch.setattr(towers, "ONEDNN_LINEAR", lambda *a: calls.append(a[3]) or onednn(*a))
         fused = tower(pixels)
     chunks = calls.count("gelu")  # every block, both GEMMs, once per chunk: 6 blocks, 17 chunks of 100 rows
     assert calls.count("none") == chunks == (6 if chunk_rows == 4096 else 17)

@@ -7,9 +7,8 @@ from torch import nn
 from transformers import AutoModel, PreTrainedConfig
 from transformers.models.convnext.modeling_convnext import ConvNextEmbeddings, ConvNextLayer, ConvNextStage
 
-# oneDNN's fp32 linear with the activation fused into the GEMM (the kernel torch.compile's CPU backend emits);
-# None where torch was built without oneDNN.
-_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+from ..quantization import ONEDNN_LINEAR
+
 # Rows of the block MLP per GEMM pair: at 768 px stage 1 has 36864 positions, whose [36864, 768] fp32 hidden
 # (113 MB) would be allocated and page-faulted afresh for every block; 4096 rows keep it at 12.6 MB.
 _MLP_ROWS = 4096
@@ -121,7 +120,7 @@ class HighResConvNeXtTower(nn.Module):
         """oneDNN's fused path: CPU fp32 inference (no autograd, no drop path) with plain Linear layers
         (`--quantize int8` swaps them for int8 ones, which keep the modules' own path)."""
         block = self.stages[0].layers[0]
-        return (_ONEDNN_LINEAR is not None and self.fuse_gelu and not self.training and not torch.is_grad_enabled()
+        return (ONEDNN_LINEAR is not None and self.fuse_gelu and not self.training and not torch.is_grad_enabled()
                 and x.device.type == "cpu" and x.dtype == torch.float32
                 and type(block.pwconv1) is nn.Linear and type(block.pwconv2) is nn.Linear)
 
@@ -136,8 +135,8 @@ class HighResConvNeXtTower(nn.Module):
         rows = h.view(-1, h.shape[-1])  # LayerNorm's output is contiguous channels-last
         for start in range(0, rows.shape[0], _MLP_ROWS):  # the [rows, 4C] hidden exists for one chunk at a time
             chunk = rows[start : start + _MLP_ROWS]
-            hidden = _ONEDNN_LINEAR(chunk, layer.pwconv1.weight, layer.pwconv1.bias, "gelu", [], "none")
-            chunk.copy_(_ONEDNN_LINEAR(hidden, layer.pwconv2.weight, layer.pwconv2.bias, "none", [], ""))
+            hidden = ONEDNN_LINEAR(chunk, layer.pwconv1.weight, layer.pwconv1.bias, "gelu", [], "none")
+            chunk.copy_(ONEDNN_LINEAR(hidden, layer.pwconv2.weight, layer.pwconv2.bias, "none", [], ""))
         if layer.layer_scale_parameter is not None:
             h.mul_(layer.layer_scale_parameter)
         return x.add_(h.permute(0, 3, 1, 2))
