@@ -87,8 +87,11 @@ def freed_weights_returned(during: int = 1 << 20, after: int = 32 << 20) -> Iter
     and `quantize_int8` free go back to the system instead of staying in the heap (measured peak RSS, normal,
     int8: 2.49 -> about 2.0 GiB). Afterwards the threshold is `after` (glibc's own ceiling for its moving one)
     and `malloc_trim` hands back what loading left free: keeping 1 MiB while answering made every activation
-    a fresh, page-faulted mapping, +2.4-2.8 s on a 10 s fp32 answer (docs/performance.md). A no-op on other C
-    libraries."""
+    a fresh, page-faulted mapping, +2.4-2.8 s on a 10 s fp32 answer (docs/performance.md). The heap then keeps
+    up to 2 x `after` free at its top (glibc's own rule while it moves the threshold, which setting it stops):
+    with the 128 KiB default, every activation freed there went back to the system and the next one was
+    page-faulted afresh (the int8 HR tower: about 300,000 page faults per image, none with it). A no-op on other
+    C libraries."""
     import ctypes
     import platform
 
@@ -101,6 +104,7 @@ def freed_weights_returned(during: int = 1 << 20, after: int = 32 << 20) -> Iter
         if libc is not None:
             libc.mallopt(-3, after)
             libc.malloc_trim(0)
+            libc.mallopt(-1, 2 * after)  # -1: M_TRIM_THRESHOLD
 
 
 def checkpoint_tensors(folder: Path) -> Callable[[str], "torch.Tensor"] | None:

@@ -76,21 +76,61 @@ def test_fused_convnext_inference_equals_transformers_blocks(monkeypatch, chunk_
         torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_convnext_keeps_the_module_path_for_training_and_int8():
-    """Gradients need autograd's Linear; int8 swaps in quantized Linears: neither takes the fused path."""
+def test_convnext_block_path_by_mode_dtype_and_linear_type():
+    """Autograd and training keep transformers' modules; CPU fp32 with plain Linears fuses; int8's quantized
+    Linears and bf16 update in place through the blocks' own layers."""
+    import minigemini.modeling.towers as towers
+
     tower = _small_convnext()
     pixels = torch.randn(1, 3, 64, 64)
-    assert not tower._can_fuse(tower.embeddings(pixels))  # grad enabled
+    assert tower._inference_mlp(pixels) is None  # grad enabled
     tower.train()
     with torch.no_grad():
-        assert not tower._can_fuse(pixels)
+        assert tower._inference_mlp(pixels) is None
     tower.eval()
     with torch.no_grad():
-        assert tower._can_fuse(pixels)
-        assert not tower._can_fuse(pixels.to(torch.bfloat16))
+        assert tower._inference_mlp(pixels) is towers._fused_mlp
+        assert tower._inference_mlp(pixels.to(torch.bfloat16)) is towers._modules_mlp
         from minigemini.quantization import quantize_int8
 
         holder = torch.nn.Module()
         holder.aux_vision_tower = tower
         quantize_int8(holder)
-        assert not tower._can_fuse(pixels)
+        assert tower._inference_mlp(pixels) is towers._modules_mlp
+
+
+@pytest.mark.parametrize("variant", ["int8", "bf16"])
+@pytest.mark.parametrize("chunk_rows", [4096, 100])
+def test_in_place_convnext_inference_equals_transformers_blocks(monkeypatch, variant, chunk_rows):
+    """The in-place block is transformers' ConvNextLayer.forward through the same layers: equal maps, bit for bit,
+    in one chunk. In chunks of 100 rows, int8 quantizes each chunk's activations with its own scale: close."""
+    import minigemini.modeling.towers as towers
+    from minigemini.quantization import quantize_int8
+
+    monkeypatch.setattr(towers, "_MLP_ROWS", chunk_rows)
+    tower = _small_convnext()
+    pixels = torch.randn(2, 3, 64, 64)
+    if variant == "int8":
+        holder = torch.nn.Module()
+        holder.aux_vision_tower = tower
+        quantize_int8(holder)
+    else:
+        tower, pixels = tower.to(torch.bfloat16), pixels.to(torch.bfloat16)
+    with torch.no_grad():
+        reference, x = [], tower.embeddings(pixels)
+        for stage in tower.stages:  # transformers' ConvNextStage.forward, block by block
+            x = stage(x)
+            reference.append(x)
+        assert tower._inference_mlp(pixels) is towers._modules_mlp
+        calls = []
+        modules_mlp = towers._modules_mlp
+        monkeypatch.setattr(towers, "_modules_mlp", lambda *a: calls.append(1) or modules_mlp(*a))
+        maps = tower(pixels)
+    assert len(calls) == (6 if chunk_rows == 4096 else 17)  # 6 blocks; in chunks of 100 rows, 17 MLP calls
+    assert len(maps) == len(reference) == 4
+    for ours, ref in zip(maps, reference, strict=True):
+        if chunk_rows == 4096 or variant == "bf16":
+            assert torch.equal(ours, ref)
+        else:
+            assert not torch.equal(ours, ref)
+            assert ((ours - ref).norm() / ref.norm()).item() < 0.02

@@ -72,9 +72,11 @@ class HighResConvNeXtTower(nn.Module):
     Drop path: the official towers keep stochastic depth active in training even though they are frozen;
     `drop_path_in_training=False` keeps this module in eval mode instead.
 
-    Inference on CPU in fp32 runs each block's pointwise MLP through oneDNN with GELU fused into the first
-    GEMM (`_fused_block`): the same fp32 arithmetic up to summation order, 11% less time for the tower
-    (docs/performance.md) because the [H·W, 4C] activation is not written and read again by a separate GELU pass.
+    Inference updates each block's input in place, its MLP a chunk of rows at a time (`_block_in_place`). On
+    CPU in fp32 the MLP runs through oneDNN with GELU fused into the first GEMM (`_fused_mlp`): the same fp32
+    arithmetic up to summation order, 11% less time for the tower (docs/performance.md) because the
+    [H·W, 4C] activation is not written and read again by a separate GELU pass. Other inference
+    (`--quantize int8`, bf16, GPUs) runs the blocks' own Linear layers with GELU in place (`_modules_mlp`).
     """
 
     def __init__(self, config: PreTrainedConfig, drop_path_in_training: bool = True):
@@ -95,7 +97,7 @@ class HighResConvNeXtTower(nn.Module):
         )
         self.stage_dims = dims
         self.drop_path_in_training = drop_path_in_training
-        self.fuse_gelu = config.hidden_act == "gelu"  # exact (erf) GELU, what oneDNN's "gelu" computes
+        self.exact_gelu = config.hidden_act == "gelu"  # erf GELU: oneDNN's fused "gelu", aten's gelu_
 
     def train(self, mode: bool = True):
         return super().train(mode and self.drop_path_in_training)
@@ -103,40 +105,56 @@ class HighResConvNeXtTower(nn.Module):
     def forward(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
         dtype = self.embeddings.patch_embeddings.weight.dtype
         x = self.embeddings(pixel_values.to(dtype))
-        fused = self._can_fuse(x)
+        mlp = self._inference_mlp(x)
         maps = []
         for stage in self.stages:
-            if fused:
+            if mlp is None:
+                x = stage(x)
+            else:
                 for layer in stage.downsampling_layer:
                     x = layer(x)
                 for layer in stage.layers:
-                    x = self._fused_block(layer, x)
-            else:
-                x = stage(x)
+                    x = _block_in_place(layer, x, mlp)
             maps.append(x)
         return maps
 
-    def _can_fuse(self, x: torch.Tensor) -> bool:
-        """oneDNN's fused path: CPU fp32 inference (no autograd, no drop path) with plain Linear layers
-        (`--quantize int8` swaps them for int8 ones, which keep the modules' own path)."""
+    def _inference_mlp(self, x: torch.Tensor):
+        """How the blocks' pointwise MLPs run on `x`: None for transformers' own blocks (training, autograd, an
+        activation other than exact GELU); `_fused_mlp` for CPU fp32 with plain Linear layers; `_modules_mlp`
+        otherwise (`--quantize int8`'s Linear layers, bf16, GPUs)."""
+        if self.training or torch.is_grad_enabled() or not self.exact_gelu:
+            return None
         block = self.stages[0].layers[0]
-        return (ONEDNN_LINEAR is not None and self.fuse_gelu and not self.training and not torch.is_grad_enabled()
-                and x.device.type == "cpu" and x.dtype == torch.float32
-                and type(block.pwconv1) is nn.Linear and type(block.pwconv2) is nn.Linear)
+        if (ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
+                and type(block.pwconv1) is nn.Linear and type(block.pwconv2) is nn.Linear):
+            return _fused_mlp
+        return _modules_mlp
 
-    @staticmethod
-    def _fused_block(layer: ConvNextLayer, x: torch.Tensor) -> torch.Tensor:
-        """`ConvNextLayer.forward` for x [B, C, H, W] with pwconv2(GELU(pwconv1(·))) as two oneDNN GEMMs.
 
-        Updates `x` in place and returns it (the block's input is the tower's own intermediate, never kept):
-        with the MLP writing each chunk's output over its input rows, one [B, H, W, C] map exists beside `x`.
-        """
-        h = layer.layernorm(layer.dwconv(x).permute(0, 2, 3, 1))
-        rows = h.view(-1, h.shape[-1])  # LayerNorm's output is contiguous channels-last
-        for start in range(0, rows.shape[0], _MLP_ROWS):  # the [rows, 4C] hidden exists for one chunk at a time
-            chunk = rows[start : start + _MLP_ROWS]
-            hidden = ONEDNN_LINEAR(chunk, layer.pwconv1.weight, layer.pwconv1.bias, "gelu", [], "none")
-            chunk.copy_(ONEDNN_LINEAR(hidden, layer.pwconv2.weight, layer.pwconv2.bias, "none", [], ""))
-        if layer.layer_scale_parameter is not None:
-            h.mul_(layer.layer_scale_parameter)
-        return x.add_(h.permute(0, 3, 1, 2))
+def _fused_mlp(layer: ConvNextLayer, rows: torch.Tensor) -> torch.Tensor:
+    """pwconv2(GELU(pwconv1(rows))) for rows [n, C] as two oneDNN fp32 GEMMs, GELU fused into the first."""
+    hidden = ONEDNN_LINEAR(rows, layer.pwconv1.weight, layer.pwconv1.bias, "gelu", [], "none")
+    return ONEDNN_LINEAR(hidden, layer.pwconv2.weight, layer.pwconv2.bias, "none", [], "")
+
+
+def _modules_mlp(layer: ConvNextLayer, rows: torch.Tensor) -> torch.Tensor:
+    """pwconv2(GELU(pwconv1(rows))) for rows [n, C] through the block's own Linear layers, GELU in place."""
+    return layer.pwconv2(torch.ops.aten.gelu_(layer.pwconv1(rows)))
+
+
+def _block_in_place(layer: ConvNextLayer, x: torch.Tensor, mlp) -> torch.Tensor:
+    """`ConvNextLayer.forward` (inference) for x [B, C, H, W], updating `x` in place and returning it (the block's
+    input is the tower's own intermediate, never kept).
+
+    The MLP runs on `_MLP_ROWS` positions at a time and writes each chunk's output over its own input rows, so
+    one [B, H, W, C] map exists beside `x` and the [rows, 4C] hidden is small enough for the heap to reuse
+    (no fresh page-faulted mapping per block). For int8, each chunk gets its own dynamic activation scale.
+    """
+    h = layer.layernorm(layer.dwconv(x).permute(0, 2, 3, 1))
+    rows = h.view(-1, h.shape[-1])  # LayerNorm's output is contiguous channels-last
+    for start in range(0, rows.shape[0], _MLP_ROWS):
+        chunk = rows[start : start + _MLP_ROWS]
+        chunk.copy_(mlp(layer, chunk))
+    if layer.layer_scale_parameter is not None:
+        h.mul_(layer.layer_scale_parameter)
+    return x.add_(h.permute(0, 3, 1, 2))
