@@ -29,6 +29,7 @@ import functools
 import time
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -140,8 +141,9 @@ def quantize_int8(model: nn.Module, weights: Callable[[str], torch.Tensor] | Non
     """Replace the Linear layers of a fp32 MiniGemini model's towers and projector in place (CPU only) with int8
     ones, and the LLM's with `Float16WeightLinear`.
 
-    One layer at a time, each fp32 weight dropped as soon as its int8 copy exists, so the towers' fp32 and int8
-    weights are never resident together. `weights(name)` (optional) returns state-dict tensor `name` in fp32,
+    A few layers at a time (one per thread, up to 4: torch's quantize and fbgemm's prepack are single-threaded),
+    each fp32 weight dropped as soon as its int8 copy exists, so the towers' fp32 and int8 weights are never
+    resident together. `weights(name)` (optional) returns state-dict tensor `name` in fp32,
     read afresh (`loading.checkpoint_tensors`): the model's own memory-mapped Linear weights are then never
     paged in. Same int8 weights as `torch.ao.quantization.quantize_dynamic` with `per_channel_dynamic_qconfig`.
     Returns the model; it can answer but not be trained or saved.
@@ -157,28 +159,33 @@ def quantize_int8(model: nn.Module, weights: Callable[[str], torch.Tensor] | Non
         from torch.ao.quantization import per_channel_dynamic_qconfig
 
         _swap_linears(model, QUANTIZED_PARTS, weights,
-                      lambda source: _int8_linear(source, DynamicInt8Linear, per_channel_dynamic_qconfig))
+                      lambda source: _int8_linear(source, DynamicInt8Linear, per_channel_dynamic_qconfig),
+                      workers=min(4, torch.get_num_threads()))
     _swap_linears(model, HALF_WEIGHT_PARTS, weights, Float16WeightLinear)
     return model
 
 
 def _swap_linears(model: nn.Module, parts: tuple[str, ...], weights: Callable[[str], torch.Tensor] | None,
-                  convert: Callable[[nn.Linear], nn.Module]) -> None:
+                  convert: Callable[[nn.Linear], nn.Module], workers: int = 1) -> None:
     """Replace every plain `nn.Linear` (quantize_dynamic's mapping) or `OneDnnLinear` of `model.<part>` by
-    `convert(fp32 Linear)`, one at a time, the fp32 weight read afresh through `weights` where given (the
-    model's own map of it is then never paged in) and dropped before the next layer is read."""
+    `convert(fp32 Linear)`, the fp32 weight read afresh through `weights` where given (the model's own map of it
+    is then never paged in) and dropped as soon as it is converted: `workers` layers at a time, each in its own
+    thread (torch's quantize and fbgemm's prepack run single-threaded)."""
     for part in (name for name in parts if getattr(model, name, None) is not None):
         # names, not modules: a list of the modules would keep every fp32 weight alive to the end
-        linears = [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) in (nn.Linear, OneDnnLinear)]
-        for name in linears:
+        names = [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) in (nn.Linear, OneDnnLinear)]
+
+        def converted(name: str) -> nn.Module:
             linear = model.get_submodule(name)
             try:
-                source = linear if weights is None else _read_linear(linear, name, weights)
+                return convert(linear if weights is None else _read_linear(linear, name, weights))
             except KeyError:  # not in the files: a head tied to the embeddings, whose weight is resident anyway
-                source = linear
-            parent, _, attr = name.rpartition(".")
-            setattr(model.get_submodule(parent), attr, convert(source))
-            del source, linear
+                return convert(linear)
+
+        with ThreadPoolExecutor(workers) as pool:
+            for name, layer in zip(names, pool.map(converted, names)):
+                parent, _, attr = name.rpartition(".")
+                setattr(model.get_submodule(parent), attr, layer)
 
 
 def _int8_linear(source: nn.Linear, int8_linear: type, qconfig) -> nn.Module:
