@@ -82,29 +82,31 @@ def _load(model: str, device: str, torch_dtype, load_4bit: bool, load_8bit: bool
 
 
 @contextmanager
-def freed_weights_returned(during: int = 1 << 20, after: int = 32 << 20) -> Iterator[None]:
-    """glibc: while loading, blocks of `during` bytes and more come from mmap, so the weights that conversion
-    and `quantize_int8` free go back to the system instead of staying in the heap (measured peak RSS, normal,
-    int8: 2.49 -> about 2.0 GiB). Afterwards the threshold is `after` (glibc's own ceiling for its moving one)
-    and `malloc_trim` hands back what loading left free: keeping 1 MiB while answering made every activation
-    a fresh, page-faulted mapping, +2.4-2.8 s on a 10 s fp32 answer (docs/performance.md). The heap then keeps
-    up to 2 x `after` free at its top (glibc's own rule while it moves the threshold, which setting it stops):
-    with the 128 KiB default, every activation freed there went back to the system and the next one was
-    page-faulted afresh (the int8 HR tower: about 300,000 page faults per image, none with it). A no-op on other
-    C libraries."""
+def freed_weights_returned(during: int = 1 << 20, kept_free: int = 64 << 20) -> Iterator[None]:
+    """glibc's allocator around loading, and for the answers after it (docs/performance.md, "Memory").
+
+    While loading, blocks of `during` bytes and more come from mmap, so the weights that conversion and
+    `quantize_int8` free go back to the system instead of staying in the heap (measured peak RSS, normal, int8:
+    2.49 -> about 2.0 GiB). Afterwards `malloc_trim` hands back what loading left free, and every block comes
+    from the heap (no mmap), which keeps up to `kept_free` bytes free at its top: activations freed while
+    answering are reused by the next ones instead of being unmapped and page-faulted afresh. (Keeping 1 MiB
+    made every activation a fresh mapping: +2.4-2.8 s on a 10 s fp32 answer; glibc's 32 MiB ceiling still
+    did for HD's 113-453 MB maps: HD int8 answer 20.1 -> 18.1 s without mmap.) A no-op on other C libraries.
+    """
     import ctypes
     import platform
 
     libc = ctypes.CDLL(None) if platform.libc_ver()[0] == "glibc" else None
     if libc is not None:
+        libc.mallopt(-4, 65536)  # -4: M_MMAP_MAX, glibc's default again (an earlier load set it to 0)
         libc.mallopt(-3, during)  # -3: M_MMAP_THRESHOLD (malloc.h); setting it also stops glibc moving it
     try:
         yield
     finally:
         if libc is not None:
-            libc.mallopt(-3, after)
             libc.malloc_trim(0)
-            libc.mallopt(-1, 2 * after)  # -1: M_TRIM_THRESHOLD
+            libc.mallopt(-4, 0)  # -4: M_MMAP_MAX, the number of mmap'd blocks at once: none from now on
+            libc.mallopt(-1, kept_free)  # -1: M_TRIM_THRESHOLD
 
 
 def checkpoint_tensors(folder: Path) -> Callable[[str], "torch.Tensor"] | None:
