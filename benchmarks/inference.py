@@ -101,8 +101,8 @@ def photo(w: int = 640, h: int = 480) -> Image.Image:
 
 def build(config_name: str, variant: str, device: str = "cpu", llm_gguf: str | None = None):
     """Real-size random model in `variant` (fp32 / bf16 / int8 via `quantization.quantize_int8`) + processor."""
-    from minigemini.loading import freed_weights_returned  # here: --answer-only also runs on today's code
-    from minigemini.quantization import quantize_int8, use_onednn_linears
+    from minigemini.loading import allocator_around_loading  # here: --answer-only also runs on today's code
+    from minigemini.quantization import inference_layers
 
     tokenizer = build_tiny_tokenizer()
     probe = MiniGeminiProcessor(tokenizer, MiniGeminiImageProcessor(), image_seq_length=1)  # adds <image>
@@ -113,15 +113,12 @@ def build(config_name: str, variant: str, device: str = "cpu", llm_gguf: str | N
         **CONFIGS[config_name],
     )
     torch.manual_seed(0)
-    with freed_weights_returned():  # as load_model does, and for the answers after it
+    with allocator_around_loading():  # as load_model does, and for the answers after it
         model = MiniGeminiForConditionalGeneration(config).eval()
         if llm_gguf:
             model.language_model.load_state_dict(real_llm_state(llm_gguf))
         model = model.to(device, torch.bfloat16 if variant == "bf16" else torch.float32)
-        if variant == "int8":
-            quantize_int8(model)
-        elif variant == "fp32" and device == "cpu":  # what load_model does for fp32 on CPU
-            use_onednn_linears(model)
+        inference_layers(model, "int8" if variant == "int8" else "none")  # the layers load_model gives it
     processor = MiniGeminiProcessor(
         tokenizer,
         MiniGeminiImageProcessor.from_config(config),

@@ -22,7 +22,7 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
     dtype `auto` picks the fastest accurate format for `device` (`quantization.auto_dtype`: bf16 on GPUs and
     on CPUs where a bf16 matmul measures clearly faster than fp32, else fp32); `quantize="int8"` makes the
     towers' and projector's Linear layers int8 and gives the LLM's fp16 weights (CPU, from fp32). Without it, an
-    fp32 model on CPU multiplies its LLM's Linear layers through oneDNN (`quantization.use_onednn_linears`).
+    fp32 model on CPU multiplies its LLM's Linear layers through oneDNN (`quantization.inference_layers`).
     """
     import torch
 
@@ -47,15 +47,13 @@ def load_model(model: str, device: str = "cpu", dtype: str | None = "auto", load
         torch_dtype = torch.float32 if quantize == "int8" else auto_dtype(device)
     else:
         torch_dtype = getattr(torch, DTYPES[dtype])
-    with freed_weights_returned():
+    with allocator_around_loading():
         return _load(model, device, torch_dtype, load_4bit, load_8bit, quantize)
 
 
 def _load(model: str, device: str, torch_dtype, load_4bit: bool, load_8bit: bool, quantize: str):
     """`load_model` once its arguments are checked and the dtype resolved."""
-    import torch
-
-    from .quantization import quantize_int8, use_onednn_linears
+    from .quantization import inference_layers
 
     if model == "tiny":
         from .tiny import build_tiny_model_and_processor
@@ -74,15 +72,12 @@ def _load(model: str, device: str, torch_dtype, load_4bit: bool, load_8bit: bool
         m = MiniGeminiForConditionalGeneration.from_pretrained(model, **kwargs)
         p = MiniGeminiProcessor.from_pretrained(model)
     m = (m.to(device) if load_4bit or load_8bit else m.to(device, torch_dtype)).eval()  # bnb keeps its formats
-    if quantize == "int8":
-        quantize_int8(m, checkpoint_tensors(Path(model)) if model != "tiny" else None)
-    elif m.device.type == "cpu" and torch_dtype == torch.float32:
-        use_onednn_linears(m)
+    inference_layers(m, quantize, checkpoint_tensors(Path(model)) if quantize == "int8" and model != "tiny" else None)
     return m, p
 
 
 @contextmanager
-def freed_weights_returned(during: int = 1 << 20, kept_free: int = 64 << 20) -> Iterator[None]:
+def allocator_around_loading(during: int = 1 << 20, kept_free: int = 64 << 20) -> Iterator[None]:
     """glibc's allocator around loading, and for the answers after it (docs/performance.md, "Memory").
 
     While loading, blocks of `during` bytes and more come from mmap, so the weights that conversion and

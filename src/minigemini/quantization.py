@@ -130,6 +130,18 @@ def _fp32_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     return ONEDNN_LINEAR(x, weight, bias, "none", [], "")
 
 
+def inference_layers(model: nn.Module, quantize: str = "none",
+                     weights: Callable[[str], torch.Tensor] | None = None) -> nn.Module:
+    """The layers a loaded model answers with: `quantize_int8` for "int8"; otherwise, for an fp32 model on CPU,
+    `use_onednn_linears`; anything else is left as it is. Returns the model."""
+    if quantize == "int8":
+        return quantize_int8(model, weights)
+    first = next(model.parameters())
+    if first.device.type == "cpu" and first.dtype == torch.float32:
+        use_onednn_linears(model)
+    return model
+
+
 def use_onednn_linears(model: nn.Module) -> nn.Module:
     """Make the LLM's Linear layers `OneDnnLinear` (in place; the parameters are shared, not copied). For fp32
     inference on CPU: `loading.load_model` calls it there. Returns the model."""
@@ -176,11 +188,13 @@ def _swap_linears(model: nn.Module, parts: tuple[str, ...], weights: Callable[[s
         names = [n for n, m in getattr(model, part).named_modules(prefix=part) if type(m) in (nn.Linear, OneDnnLinear)]
 
         def converted(name: str) -> nn.Module:
-            linear = model.get_submodule(name)
-            try:
-                return convert(linear if weights is None else _read_linear(linear, name, weights))
-            except KeyError:  # not in the files: a head tied to the embeddings, whose weight is resident anyway
-                return convert(linear)
+            source = model.get_submodule(name)
+            if weights is not None:
+                try:
+                    source = _read_linear(source, name, weights)
+                except KeyError:  # not in the files: a head tied to the embeddings, whose weight is resident anyway
+                    pass
+            return convert(source)
 
         with ThreadPoolExecutor(workers) as pool:
             for name, layer in zip(names, pool.map(converted, names)):

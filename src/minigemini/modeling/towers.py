@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from transformers import AutoModel, PreTrainedConfig
@@ -118,7 +120,7 @@ class HighResConvNeXtTower(nn.Module):
             maps.append(x)
         return maps
 
-    def _inference_mlp(self, x: torch.Tensor):
+    def _inference_mlp(self, x: torch.Tensor) -> Callable[[ConvNextLayer, torch.Tensor], torch.Tensor] | None:
         """How the blocks' pointwise MLPs run on `x`: None for transformers' own blocks (training, autograd, an
         activation other than exact GELU); `_fused_mlp` for CPU fp32 with plain Linear layers; `_modules_mlp`
         otherwise (`--quantize int8`'s Linear layers, bf16, GPUs)."""
@@ -142,7 +144,8 @@ def _modules_mlp(layer: ConvNextLayer, rows: torch.Tensor) -> torch.Tensor:
     return layer.pwconv2(torch.ops.aten.gelu_(layer.pwconv1(rows)))
 
 
-def _block_in_place(layer: ConvNextLayer, x: torch.Tensor, mlp) -> torch.Tensor:
+def _block_in_place(layer: ConvNextLayer, x: torch.Tensor,
+                    mlp: Callable[[ConvNextLayer, torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """`ConvNextLayer.forward` (inference) for x [B, C, H, W], updating `x` in place and returning it (the block's
     input is the tower's own intermediate, never kept).
 
