@@ -24,7 +24,9 @@ layout (bf16 shards, `benchmarks/loading.py`'s `write_official`); the subprocess
 `load_model(folder, dtype=..., quantize=...)`, answers once to warm up, then answers again (processor +
 generate) and reports its peak RSS (VmHWM; file pages of memory-mapped weights included). "today's fp32"
 is that same subprocess run on the source tree of `--baseline-rev` (default bfb3e50, extracted with
-`git archive`) on our folder, so the speed-up is measured in the same run on the same machine.
+`git archive`) on our folder, so the speed-up is measured in the same run on the same machine. `--rounds N`
+repeats today's and every variant's answer N times, alternating, and reports medians (the speed-up is the median
+of the rounds' ratios, with their range): one answer each moves by about 10% between runs.
 
     .venv/bin/python benchmarks/inference.py --configs normal hd --memory-only   # peak RSS, both folders
 """
@@ -431,6 +433,8 @@ def main(argv=None) -> None:
     p.add_argument("--memory-only", action="store_true", help="only the answer-only subprocesses (no per-stage timings)")
     p.add_argument("--no-baseline", action="store_true", help="skip today's fp32 (the --baseline-rev subprocess)")
     p.add_argument("--baseline-rev", default="bfb3e50")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="whole answers: rounds of fresh processes (today's fp32, then each variant); medians over rounds")
     p.add_argument("--errors", action="store_true", help="also measure int8's error against fp32")
     p.add_argument("--llm-gguf", default=None, help="SmolLM2-135M GGUF file: real LLM weights for --errors")
     p.add_argument("--answer-only", default=None, help=argparse.SUPPRESS)
@@ -451,22 +455,15 @@ def main(argv=None) -> None:
     baseline = None if a.no_baseline or not rss else baseline_tree(a.baseline_rev)
     with tempfile.TemporaryDirectory(prefix="minigemini-bench-") as tmp:
         for name in a.configs:
-            folders = write_checkpoints(name, Path(tmp)) if rss else {}
-            if baseline:
-                today = subprocess_answer(folders["ours"], "fp32", a, baseline)
-                print(f"[{name} today's fp32] {json.dumps(today)}", file=sys.stderr)
+            rows = {}
             for variant in a.variants:
-                r = {"config": name, "variant": variant}
+                rows[variant] = {"config": name, "variant": variant}
                 if not a.memory_only:
-                    r = run_stages(name, variant, repeats, a.new_tokens, a.device, None)
-                if rss:
-                    r.update(subprocess_answer(folders["ours"], variant, a))
-                    official = subprocess_answer(folders["official"], variant, a)
-                    r["official_folder_peak_rss_gib"] = official["peak_rss_gib"]
-                    if baseline:
-                        r["today_fp32_answer_s"], r["today_fp32_peak_rss_gib"] = today["answer_s"], today["peak_rss_gib"]
-                results.append(r)
-                print(f"[{name} {variant}] {json.dumps(r)}", file=sys.stderr)
+                    rows[variant] = run_stages(name, variant, repeats, a.new_tokens, a.device, None)
+                    print(f"[{name} {variant}] {json.dumps(rows[variant])}", file=sys.stderr)
+            if rss:
+                whole_answers(rows, write_checkpoints(name, Path(tmp)), baseline, a)
+            results.extend(rows.values())
             if a.errors:
                 errors[name] = int8_errors(name, a.new_tokens, a.llm_gguf)
                 print(f"[{name} int8 errors] {json.dumps(errors[name])}", file=sys.stderr)
@@ -474,6 +471,30 @@ def main(argv=None) -> None:
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"stages": results, "int8_errors": errors}, f, indent=2)
+
+
+def whole_answers(rows: dict[str, dict], folders: dict[str, Path], baseline: str | None, a) -> None:
+    """Whole answers from fresh processes, into `rows` {variant: figures}: `a.rounds` rounds, each today's fp32
+    and then every variant on our folder, so that each ratio compares neighbours in time; answer times are the
+    median over rounds, peaks the highest, and each speed-up the median of the rounds' ratios (min and max kept).
+    The official folder is read once per variant, for its peak RSS."""
+    rounds = []
+    for i in range(a.rounds):
+        round_ = {"today": subprocess_answer(folders["ours"], "fp32", a, baseline)} if baseline else {}
+        round_.update((variant, subprocess_answer(folders["ours"], variant, a)) for variant in rows)
+        print(f"[{rows[next(iter(rows))]['config']} round {i + 1}] {json.dumps(round_)}", file=sys.stderr)
+        rounds.append(round_)
+    for variant, r in rows.items():
+        r["answer_s"] = statistics.median(x[variant]["answer_s"] for x in rounds)
+        r["load_wall_s"] = statistics.median(x[variant]["load_wall_s"] for x in rounds)
+        r["peak_rss_gib"] = max(x[variant]["peak_rss_gib"] for x in rounds)
+        r["official_folder_peak_rss_gib"] = subprocess_answer(folders["official"], variant, a)["peak_rss_gib"]
+        if baseline:
+            r["today_fp32_answer_s"] = statistics.median(x["today"]["answer_s"] for x in rounds)
+            r["today_fp32_peak_rss_gib"] = max(x["today"]["peak_rss_gib"] for x in rounds)
+            ratios = [x["today"]["answer_s"] / x[variant]["answer_s"] for x in rounds]
+            r["speedup"], r["speedup_min"], r["speedup_max"] = statistics.median(ratios), min(ratios), max(ratios)
+        print(f"[{r['config']} {variant}] {json.dumps(r)}", file=sys.stderr)
 
 
 def print_tables(results: list[dict], errors: dict, a, repeats: int) -> None:
@@ -498,8 +519,8 @@ def print_tables(results: list[dict], errors: dict, a, repeats: int) -> None:
         ("greedy tokens equal to the official formula's", get("greedy_equal_to_official", "{}")),
         (f"whole warm answer ({a.new_tokens} tok)", get("answer_s", "{:.2f} s")),
         ("  today's fp32 (bfb3e50), same run", get("today_fp32_answer_s", "{:.2f} s")),
-        ("  speed-up over today's fp32", lambda r: f"{r['today_fp32_answer_s'] / r['answer_s']:.2f}x"
-         if "today_fp32_answer_s" in r else "-"),
+        ("  speed-up over today's fp32", lambda r: f"{r['speedup']:.2f}x" + (
+            f" ({r['speedup_min']:.2f}-{r['speedup_max']:.2f})" if a.rounds > 1 else "") if "speedup" in r else "-"),
         ("peak RSS (answer process, our folder)", get("peak_rss_gib", "{:.2f} GiB")),
         ("  from an official folder (bf16 shards)", get("official_folder_peak_rss_gib", "{:.2f} GiB")),
         ("  today's fp32 peak RSS", get("today_fp32_peak_rss_gib", "{:.2f} GiB")),
