@@ -29,8 +29,9 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
+
+from minigemini.quantization import ONEDNN_LINEAR
 
 sys.path.insert(0, str(Path(__file__).parent))
 import inference as bench  # noqa: E402  (benchmarks/inference.py: the real-size model and the answer)
@@ -65,8 +66,8 @@ def best_gemm_s(m: int, k: int, n: int) -> float:
     """Faster of MKL and oneDNN for x [m, k] @ w [n, k].T, fp32, bare."""
     x, w = torch.randn(m, k), torch.randn(n, k)
     times = [best_time(lambda: x @ w.T)]
-    if torch.backends.mkldnn.is_available():
-        times.append(best_time(lambda: torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")))
+    if ONEDNN_LINEAR is not None:
+        times.append(best_time(lambda: ONEDNN_LINEAR(x, w, None, "none", [], "")))
     return min(times)
 
 
@@ -77,15 +78,14 @@ def read_bandwidth() -> float:
 
 
 def profile_answer(model, processor, new_tokens: int):
-    """One warm answer: (wall seconds, profiler events with shapes) of a second answer."""
+    """(wall seconds of a warm answer, profiler events with shapes of the next one)."""
     batch = processor(bench.PROMPT, [bench.photo()])
 
     def answer():
-        model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+        bench.greedy_answer(model, batch, new_tokens)
 
     with torch.inference_mode():
-        answer()
-        wall = best_time(answer, repeats=1)
+        wall = best_time(answer, repeats=1)  # one untimed answer first
         with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
             answer()
     return wall, prof.events()
@@ -123,6 +123,7 @@ def main(argv=None) -> None:
     p.add_argument("--with-today", action="store_true",
                    help="also time today's fp32 answer (bfb3e50, a fresh process on a real-size folder) in this run")
     p.add_argument("--baseline-rev", default="bfb3e50")
+    p.set_defaults(device="cpu", clock="wall")  # what inference.py's answer-only subprocess is told
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     bench.CLOCK = time.perf_counter
@@ -145,7 +146,6 @@ def main(argv=None) -> None:
                   "  ours / floor": f"{wall / total:.2f}x"}
         del model
         if a.with_today:
-            a.device, a.clock = "cpu", "wall"
             with tempfile.TemporaryDirectory(prefix="minigemini-floor-") as tmp:
                 folder = bench.write_checkpoints(name, Path(tmp))["ours"]
                 today = bench.subprocess_answer(folder, "fp32", a, bench.baseline_tree(a.baseline_rev))["answer_s"]

@@ -238,6 +238,11 @@ def official_features(model, batch) -> torch.Tensor:
     return model.projector(official_mining(model, hidden.view(*pv.shape[:2], *hidden.shape[1:]), stages))
 
 
+def greedy_answer(model, batch: dict, new_tokens: int) -> torch.Tensor:
+    """The benchmark's answer: exactly `new_tokens` greedy tokens from a processor batch (prompt ids included)."""
+    return model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+
+
 def greedy_from_embeds(model, input_ids, feats, new_tokens: int) -> torch.Tensor:
     """transformers' own greedy generate from these image features, the LLM's Linear layers on F.linear."""
     from minigemini.quantization import OneDnnLinear
@@ -309,7 +314,7 @@ def run_stages(name: str, variant: str, repeats: int, new_tokens: int, device: s
         rates = [decode() for _ in range(repeats + WARMUP)][WARMUP:]
         r["decode_tok_s"] = statistics.median(rates)
         if variant == "fp32":
-            ours = model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+            ours = greedy_answer(model, batch, new_tokens)
             theirs = greedy_from_embeds(model, batch["input_ids"], official_features(model, batch), new_tokens)
             ours = ours[:, batch["input_ids"].shape[1] :]
             r["greedy_equal_to_official"] = f"{int((ours == theirs).sum())}/{theirs.numel()}"
@@ -376,7 +381,7 @@ def answer_only(folder: str, variant: str, new_tokens: int, device: str) -> dict
 
     def answer():
         batch = {k: v.to(device) for k, v in processor(PROMPT, [image]).items()}  # bfb3e50's processor: a dict
-        model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+        greedy_answer(model, batch, new_tokens)
 
     with torch.inference_mode():
         answer()
